@@ -1,0 +1,1 @@
+"""kubesim: a simulated Kubernetes + Istio/ASM cluster for testing servicemesh.asm (see README.md)."""
