@@ -23,7 +23,6 @@ from .selectors import SelectorError, match_fields, matches, parse_field_selecto
 from .store import ApiError, not_found
 
 CRD_GROUPS = {"mesh.cloud.google.com"}  # served from CRDs: list items keep apiVersion/kind
-AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -382,11 +381,13 @@ class Server:
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
         by_group = groups()
-        if path in ("/api", "/apis") and "as=APIGroupDiscoveryList" in accept:
+        version = _aggregated_version(accept)
+        if path in ("/api", "/apis") and version:
+            # kubectl ≤ 1.29 asks for v2beta1, later ones for v2 first; same shape.
             wanted = [g for g in by_group if (g == "") == (path == "/api")]
-            return _json_response({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            return _json_response({"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",
                                    "metadata": {}, "items": [_group_discovery(g, by_group[g]) for g in wanted]},
-                                  AGGREGATED)
+                                  f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
         if path == "/api":
             return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}]})
@@ -505,6 +506,15 @@ def _forbidden(user: str, info: Request, res_name: str) -> ApiError:
 def _conflict(info: Request) -> ApiError:
     from .store import conflict
     return conflict(info.resource, info.name)
+
+
+def _aggregated_version(accept: str) -> str | None:
+    """The first aggregated-discovery version the client accepts, in its order of preference."""
+    for media in accept.split(","):
+        params = dict(p.strip().split("=", 1) for p in media.split(";")[1:] if "=" in p)
+        if params.get("as") == "APIGroupDiscoveryList" and params.get("v") in ("v2", "v2beta1"):
+            return params["v"]
+    return None
 
 
 def _verbs(res: Resource) -> list[str]:
