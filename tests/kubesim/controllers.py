@@ -337,7 +337,8 @@ class Controllers:
         now_iso = self.c.clock.iso()
         rolling = d["spec"].get("strategy", {}).get("rollingUpdate") or {}
         max_unavailable = _scaled(rolling.get("maxUnavailable", "25%"), desired, False) if rolling else 0
-        conditions = [_condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.",
+        conditions = [_condition("Available", "True", "MinimumReplicasAvailable",
+                                 "Deployment has minimum availability.",
                                  now_iso, prev)
                       if available_n >= desired - max_unavailable else
                       _condition("Available", "False", "MinimumReplicasUnavailable",
@@ -507,7 +508,8 @@ class Controllers:
             running = [p for p in self._owned_pods(job) if active(p)]
         now = self.c.clock.iso()
         status.setdefault("startTime", now)
-        status.update({"active": len(running), "succeeded": succeeded, "ready": sum(1 for p in running if pod_ready(p))})
+        ready = sum(1 for p in running if pod_ready(p))
+        status.update({"active": len(running), "succeeded": succeeded, "ready": ready})
         status = {k: v for k, v in status.items() if v or k in ("startTime",)}
         if done and "completionTime" not in status:
             status["completionTime"] = now
