@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import heapq
 import itertools
 import time
 from typing import Callable
 
 
+@functools.lru_cache(maxsize=4096)
+def _rfc3339_second(second: int) -> str:
+    return datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_second(int(ts))
 
 
 def parse_rfc3339(text: str) -> float:

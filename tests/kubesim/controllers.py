@@ -88,6 +88,7 @@ class Controllers:
     def __init__(self, cluster: Cluster):
         self.c = cluster
         self.runtime: dict[str, PodRuntime] = {}
+        self._hashes: dict[tuple, str] = {}
         self.pilot_waiters: dict[str, set] = {}
         self._next_node = 0
         cluster.handlers.update({
@@ -132,6 +133,14 @@ class Controllers:
             enqueue("gc", "", meta["uid"])
 
     # -- helpers ----------------------------------------------------------------------------
+    def _template_hash(self, obj: dict) -> str:
+        """template_hash, memoised per object generation (the template only changes with it)."""
+        key = (obj["metadata"]["uid"], obj["metadata"].get("generation"))
+        cached = self._hashes.get(key)
+        if cached is None:
+            cached = self._hashes[key] = template_hash(obj["spec"]["template"])
+        return cached
+
     def _write_status(self, res, obj: dict, status: dict) -> None:
         if status_changed(obj, status):
             self.c.store.replace(res, {**obj, "status": status})
@@ -210,7 +219,7 @@ class Controllers:
         all_rs = [self.c.store.get(REPLICASET, *key) for res, key in self.c.store.dependents.get(uid, ())
                   if res is REPLICASET]
         all_rs = [rs for rs in all_rs if rs and (controller_ref(rs) or {}).get("uid") == uid]
-        thash = template_hash(spec["template"])
+        thash = self._template_hash(d)
         new_rs = next((rs for rs in all_rs if rs["metadata"].get("labels", {}).get("pod-template-hash") == thash),
                       None)
         old_rs = [rs for rs in all_rs if rs is not new_rs]
@@ -381,7 +390,7 @@ class Controllers:
             return
         spec, status = sts["spec"], sts.get("status") or {}
         want = spec.get("replicas", 1)
-        update_rev = f"{name}-{template_hash(spec['template'])}"
+        update_rev = f"{name}-{self._template_hash(sts)}"
         current_rev = status.get("currentRevision") or update_rev
         ordered = spec.get("podManagementPolicy", "OrderedReady") == "OrderedReady"
         by_ordinal = {}
@@ -446,7 +455,7 @@ class Controllers:
         node_selector = spec["template"].get("spec", {}).get("nodeSelector") or {}
         nodes = [n["metadata"]["name"] for n in self.c.store.objects(NODE)
                  if all((n["metadata"].get("labels") or {}).get(k) == v for k, v in node_selector.items())]
-        thash = template_hash(spec["template"])
+        thash = self._template_hash(ds)
         pods_by_node: dict[str, list] = {}
         for pod in self._owned_pods(ds):
             pods_by_node.setdefault(pod["spec"].get("nodeName"), []).append(pod)

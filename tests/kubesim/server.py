@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import json
 import logging
 import time
@@ -213,7 +214,7 @@ class Server:
             code, obj = c.delete(res, info.namespace, info.name, options, dry_run)
             return self._object(request, res, obj, code)
         if info.verb == "deletecollection":
-            items = self._select(request, info)
+            items, _ = self._select(request, info)
             options = {**(_json(body) if body else {}), **_delete_query(request)}
             deleted = [c.delete(res, info.namespace if res.namespaced else None, o["metadata"]["name"], options,
                                 dry_run)[1] for o in items]
@@ -234,7 +235,10 @@ class Server:
         return web.json_response(_scale(updated))
 
     # -- reads -------------------------------------------------------------------------------
-    def _select(self, request: web.Request, info: Request) -> list[dict]:
+    def _select(self, request: web.Request, info: Request, start: tuple | None = None,
+                limit: int = 0) -> tuple[list[dict], int | None]:
+        """Matching objects in etcd key order after `start`, at most `limit` (0: all), and how
+        many keys in scope remain after the last one returned (None when the page is not full)."""
         try:
             labels = parse_label_selector(request.query.get("labelSelector"))
             fields = parse_field_selector(request.query.get("fieldSelector"))
@@ -244,15 +248,18 @@ class Server:
         for name, _, _ in fields:
             if name not in allowed:
                 raise ApiError(400, "BadRequest", f'field label not supported: {name}')
-        store, res = self.cluster.store, info.resource
+        store, res, namespace = self.cluster.store, info.resource, info.namespace
+        keys = store.keys(res)
+        lo = bisect.bisect_right(keys, start) if start else bisect.bisect_left(keys, (namespace or "", ""))
+        hi = bisect.bisect_left(keys, (namespace, "\U0010ffff")) if namespace else len(keys)
         out = []
-        for ns, name in store.keys(res):
-            if info.namespace and ns != info.namespace:
-                continue
-            obj = store.get(res, ns, name)
+        for index in range(lo, hi):
+            obj = store.get(res, *keys[index])
             if matches(labels, obj["metadata"].get("labels")) and (not fields or match_fields(fields, obj)):
                 out.append(obj)
-        return out
+                if limit and len(out) == limit:
+                    return out, hi - index - 1
+        return out, None
 
     def _predicate(self, request: web.Request, info: Request):
         labels = parse_label_selector(request.query.get("labelSelector"))
@@ -277,18 +284,15 @@ class Server:
                 raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent "
                                                "list result. You can start a new list without the continue "
                                                "parameter.")
-        items = self._select(request, info)
-        if start is not None:
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
+        items, remaining = self._select(request, info, start, limit)
         meta = {"resourceVersion": str(list_rv)}
-        if limit and len(items) > limit:
-            last = items[limit - 1]["metadata"]
+        if remaining:
+            last = items[-1]["metadata"]
             key = f"{last.get('namespace', '')}/{last['name']}\x00"
             meta["continue"] = base64.urlsafe_b64encode(json.dumps(
                 {"v": "meta.k8s.io/v1", "rv": list_rv, "start": key}).encode()).decode().rstrip("=")
             if not query.get("labelSelector") and not query.get("fieldSelector"):
-                meta["remainingItemCount"] = len(items) - limit
-            items = items[:limit]
+                meta["remainingItemCount"] = remaining
         accept = request.headers.get("Accept", "")
         if "as=Table" in accept:
             return _json_response(tables.to_table(res.kind, items, _now_dt(self.cluster), _include(request), meta),
@@ -340,7 +344,7 @@ class Server:
         watcher = store.watch(res, info.namespace, predicate, since)
         try:
             if since is None:  # "Get State and Start at Most Recent": synthetic ADDED for what exists
-                for obj in self._select(request, info) if info.name is None else [
+                for obj in self._select(request, info)[0] if info.name is None else [
                         o for o in [store.get(res, info.namespace, info.name)] if o]:
                     await send("ADDED", obj)
                 if query.get("sendInitialEvents") == "true":
