@@ -50,6 +50,7 @@ PYTEST_OPTS := -q
 
 SCENARIO ?= seed
 KUBECONFIG_OUT ?= .kubesim/kubeconfig
+SIM_ARGS ?=
 
 .PHONY: help setup lint unit integration sanity test sim demo bench test-real clean distclean
 
@@ -126,7 +127,7 @@ test: setup lint unit integration sanity
 
 sim: setup
 	@mkdir -p "$(dir $(KUBECONFIG_OUT))"
-	PYTHONPATH=$(CURDIR)/tests exec python -m kubesim --scenario $(SCENARIO) --kubeconfig-out $(KUBECONFIG_OUT)
+	PYTHONPATH=$(CURDIR)/tests exec python -m kubesim --scenario $(SCENARIO) --kubeconfig-out $(KUBECONFIG_OUT) $(SIM_ARGS)
 
 # ---------------------------------------------------------------------------------------------
 # not built yet
