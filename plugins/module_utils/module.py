@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place where module runs turn into exit_json / fail_json."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.servicemesh.asm.plugins.module_utils import client as kube
+
+
+def run(module, entry, *expected_errors):
+    """Build the API client from the module's auth options, call entry(client, params, check_mode,
+    diff) and exit. Errors of the expected kinds fail the module with their message."""
+    if not kube.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube.KUBERNETES_IMPORT_ERROR))
+    try:
+        api = kube.KubeClient.from_params(module.params)
+        result = entry(api, module.params, module.check_mode, module._diff)
+    except (kube.KubeError,) + tuple(expected_errors) as exc:
+        details = {}
+        status = getattr(exc, "status", None)
+        if status:
+            details["status"] = status
+        module.fail_json(msg=str(exc), **details)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    result["api_requests"] = api.request_count
+    module.exit_json(**result)

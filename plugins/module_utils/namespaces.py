@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Namespace selection and injection labels.
+
+The seed procedure's step 2 is `kubectl label namespace NS istio-injection- istio.io/rev=REV
+--overwrite`: one merge patch per namespace that sets the revision label and removes the legacy
+one, because `istio-injection` beats `istio.io/rev` (istio-discovery mutatingwebhook.yaml).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
+    INJECTION_LABEL, REV_LABEL, check_inject, injector_webhooks, is_injector_configuration)
+
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+INJECTION_KEYS = (INJECTION_LABEL, REV_LABEL)
+AMBIENT_LABEL = "istio.io/dataplane-mode"
+# Kubernetes' own and GKE/Anthos-managed namespaces: never labelled unless named explicitly.
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "asm-system", "gke-connect",
+                     "config-management-system", "config-management-monitoring", "gatekeeper-system",
+                     "cnrm-system", "resource-group-system")
+SYSTEM_PREFIXES = ("gke-", "gmp-", "anthos-")
+
+
+class SelectionError(Exception):
+    """Bad or empty selection; the message names the input and what would be valid."""
+
+
+def invalid_names(names):
+    return [n for n in names or [] if not isinstance(n, str) or len(n) > 63 or not NAME_RE.match(n)]
+
+
+def check_names(option, names):
+    bad = invalid_names(names)
+    if bad:
+        raise SelectionError(
+            "%s contains invalid namespace names: %s. A namespace name is an RFC 1123 label: at most 63 lower-case "
+            "letters, digits or '-', starting and ending with a letter or digit." % (option, ", ".join(map(repr, bad))))
+
+
+def is_system(name, istio_namespace):
+    return name in SYSTEM_NAMESPACES or name == istio_namespace or name.startswith(SYSTEM_PREFIXES)
+
+
+def select(existing, named, selector_matches, exclude, istio_namespace):
+    """Which namespaces to act on.
+
+    existing: {name: {labels, phase}}; named: explicitly listed names; selector_matches: names
+    the label selector matched (None without a selector). Returns (selected, skipped, missing):
+    explicit names always count (system ones too); selector matches skip system namespaces."""
+    exclude = set(exclude or [])
+    missing = [n for n in named or [] if n not in existing]
+    selected, skipped, seen = [], [], set()
+    candidates = [(n, True) for n in named or []] + [(n, False) for n in sorted(selector_matches or [])]
+    for name, explicit in candidates:
+        if name in seen or name not in existing:
+            continue
+        seen.add(name)
+        if name in exclude:
+            skipped.append({"name": name, "reason": "excluded"})
+        elif not explicit and is_system(name, istio_namespace):
+            skipped.append({"name": name, "reason": "system namespace (name it in namespaces to include it)"})
+        elif existing[name].get("phase") == "Terminating":
+            skipped.append({"name": name, "reason": "namespace is terminating"})
+        else:
+            selected.append(name)
+    return selected, skipped, missing
+
+
+def injection_labels(labels):
+    return {k: v for k, v in (labels or {}).items() if k in INJECTION_KEYS}
+
+
+def desired_labels(labels, state, revision):
+    """The namespace's injection labels after the change."""
+    if state == "present":
+        return {REV_LABEL: revision}
+    return {}
+
+
+def merge_patch(before, after):
+    """A JSON merge patch turning the injection labels `before` into `after` (null removes)."""
+    changes = {k: None for k in before if k not in after}
+    changes.update({k: v for k, v in after.items() if before.get(k) != v})
+    return {"metadata": {"labels": changes}} if changes else None
+
+
+def _namespace_record(ns):
+    meta = ns["metadata"]
+    return {"labels": meta.get("labels") or {}, "phase": (ns.get("status") or {}).get("phase", "Active")}
+
+
+def run(client, params, check_mode=False, want_diff=False):
+    """asm_namespace_inject: returns the module result (raises SelectionError/KubeError)."""
+    state, revision, istio_ns = params["state"], params.get("revision"), params["istio_namespace"]
+    named, selector, exclude = params.get("namespaces") or [], params.get("namespace_selector"), params.get("exclude")
+    check_names("namespaces", named)
+    check_names("exclude", exclude)
+    if not named and not selector:
+        raise SelectionError("No namespaces selected: give namespaces (a list of names) and/or namespace_selector (a "
+                             "label selector such as 'env=prod' or 'team in (a,b)').")
+    if state == "present" and not revision:
+        raise SelectionError("state=present needs revision: the istio.io/rev value to set (a revision such as "
+                             "asm-173-3 or a revision tag); asm_revision_info finds it.")
+    namespaces_path = api_path("v1", "namespaces")
+    existing = dict((ns["metadata"]["name"], _namespace_record(ns))
+                    for ns in client.list(namespaces_path, action="list namespaces (cluster scope)"))
+    matched = None
+    if selector:
+        try:
+            matched = [ns["metadata"]["name"] for ns in client.list(
+                namespaces_path, label_selector=selector, action="list namespaces matching %r" % selector)]
+        except KubeError as exc:
+            if exc.status == 400:
+                raise SelectionError("namespace_selector %r is not a valid label selector (%s). Valid forms: "
+                                     "'key=value', 'key!=value', 'key in (a,b)', 'key notin (a)', 'key', '!key', "
+                                     "comma-separated." % (selector, exc.body.get("message", exc))) from None
+            raise
+    selected, skipped, missing = select(existing, named, matched, exclude, istio_ns)
+    warnings = []
+    created = []
+    if missing:
+        if not params.get("create"):
+            raise SelectionError("Namespaces that do not exist: %s. Create them first, fix the names, or set create: "
+                                 "true." % ", ".join(missing))
+        for name in missing:
+            if name in set(exclude or []):
+                continue
+            existing[name] = {"labels": {}, "phase": "Active", "missing": True}
+            selected.append(name)
+            created.append(name)
+    if not selected:
+        raise SelectionError("No namespaces selected after exclusions: %s. Matched by namespace_selector: %s." % (
+            "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in skipped) or "nothing matched",
+            ", ".join(sorted(matched)) if matched is not None else "(no selector)"))
+
+    webhooks = []
+    tags = {}
+    if state == "present":
+        mwcs = client.list(api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
+                           action="list mutatingwebhookconfigurations (cluster scope)")
+        webhooks = injector_webhooks([m for m in mwcs if is_injector_configuration(m)])
+        tags = dict((w["tag"], w["revision"]) for w in webhooks if w["tag"])
+        known = sorted({w["revision"] for w in webhooks if not w["deactivated"]} | set(tags))
+        if revision not in known:
+            message = ("Revision %r is unknown to the cluster: no active injector webhook serves it, so pods in the "
+                       "labelled namespaces would silently come up without a sidecar. Known revisions and tags: %s."
+                       % (revision, ", ".join(known) or "none"))
+            if not params.get("force"):
+                raise SelectionError(message + " Set force: true to label anyway.")
+            warnings.append(message)
+
+    # Plan everything first: a refusal must leave every namespace untouched.
+    results, diffs, not_injected, patches = [], [], [], {}
+    for name in selected:
+        labels = existing[name]["labels"]
+        before = injection_labels(labels)
+        record = {"name": name, "previous_labels": before, "labels": before, "changed": False, "skipped": False}
+        results.append(record)
+        if labels.get(AMBIENT_LABEL) == "ambient":
+            record.update(skipped=True, reason="ambient namespace (istio.io/dataplane-mode=ambient): no sidecars")
+            warnings.append("Namespace %s is in ambient mode (istio.io/dataplane-mode=ambient); skipped." % name)
+            continue
+        if INJECTION_LABEL in before and REV_LABEL in before:
+            warnings.append("Namespace %s carried both istio-injection=%s and istio.io/rev=%s: istio-injection wins, "
+                            "so istio.io/rev was ignored." % (name, before[INJECTION_LABEL], before[REV_LABEL]))
+        after = desired_labels(labels, state, revision)
+        record["labels"] = after
+        if state == "present":
+            new_labels = dict((k, v) for k, v in labels.items() if k not in INJECTION_KEYS)
+            new_labels.update(after)
+            injected_by, _matched, reason = check_inject(webhooks, name, new_labels)
+            record["injection"] = {"revision": injected_by, "reason": reason}
+            if injected_by != tags.get(revision, revision):
+                not_injected.append("%s: %s" % (name, reason))
+        patch = merge_patch(before, after)
+        if patch or name in created:
+            record["changed"] = True
+            patches[name] = patch
+            if want_diff:
+                header = "namespace/%s labels" % name
+                diffs.append({"before_header": header, "after_header": header, "before": before, "after": after})
+    if not_injected:
+        message = "After labelling, no injector webhook would inject revision %s into: %s." % (
+            revision, "; ".join(not_injected))
+        if not params.get("force"):
+            raise SelectionError(message + " Nothing was changed. Fix the revision or the labels, or set force: true.")
+        warnings.append(message)
+    if not check_mode:
+        for name, patch in patches.items():
+            if name in created:
+                client.request("POST", namespaces_path, body={"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                    "name": name, "labels": desired_labels({}, state, revision)}}, action="create namespace %s" % name)
+            else:
+                client.request("PATCH", api_path("v1", "namespaces", name=name), body=patch,
+                               content_type="application/merge-patch+json",
+                               action="patch namespaces %r (cluster scope)" % name)
+    # Not "skipped": Ansible would read a truthy top-level `skipped` as the task being skipped.
+    result = {"changed": any(r["changed"] for r in results), "namespaces": results, "not_selected": skipped,
+              "created": created, "state": state, "revision": revision if state == "present" else None,
+              "warnings": warnings}
+    if want_diff:
+        result["diff"] = diffs
+    return result

@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Control-plane discovery: which Istio/ASM revisions exist, which is ready, which to use.
+
+Sources of truth, all read in one pass: istiod pods (`app=istiod`, label `istio.io/rev`), the
+injector MutatingWebhookConfigurations (revisions, tags, default), managed ASM's
+ControlPlaneRevisions, the injectors' ConfigMaps (the proxy image a revision injects now) and
+the namespaces' injection labels. ASM revision names (`asm-173-3`) are not versions: versions
+come from the istiod image tag (`1.7.3-asm.3`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
+    INJECTION_LABEL, REV_LABEL, injector_webhooks, is_injector_configuration)
+
+PREFER_CHOICES = ("newest", "default")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-asm\.(\d+))?")
+
+
+class RevisionError(Exception):
+    """The revision choice failed; the message lists what would be valid."""
+
+
+def version_key(version):
+    """'1.16.2-asm.2' → (1, 16, 2, 2); None when the tag is not a version (a digest, 'latest')."""
+    match = _VERSION.match(version or "")
+    if not match:
+        return None
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def image_version(image):
+    """The tag of an image reference, without a digest: registry/pilot:1.7.3-asm.3 → 1.7.3-asm.3."""
+    name = (image or "").split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def human_age(seconds):
+    """kubectl's AGE column (apimachinery duration.HumanDuration), coarse form."""
+    seconds = int(max(0, seconds))
+    if seconds < 120:
+        return "%ds" % seconds
+    minutes = seconds // 60
+    if minutes < 10:
+        return "%dm%ds" % (minutes, seconds % 60) if seconds % 60 else "%dm" % minutes
+    if minutes < 180:
+        return "%dm" % minutes
+    hours = seconds // 3600
+    if hours < 8:
+        return "%dh%dm" % (hours, minutes % 60) if minutes % 60 else "%dh" % hours
+    if hours < 48:
+        return "%dh" % hours
+    days = hours // 24
+    if days < 8 and hours % 24:
+        return "%dd%dh" % (days, hours % 24)
+    return "%dd" % days
+
+
+def _timestamp(text):
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) if text else None
+
+
+def pod_row(pod, now):
+    """One row of `kubectl get pods --show-labels`, as facts."""
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    containers = pod.get("spec", {}).get("containers") or []
+    ready = sum(1 for s in statuses if s.get("ready"))
+    reason = status.get("reason") or status.get("phase") or "Unknown"
+    if pod["metadata"].get("deletionTimestamp"):
+        reason = "Terminating"
+    for s in statuses:
+        waiting = (s.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            reason = waiting["reason"]
+    labels = pod["metadata"].get("labels") or {}
+    created = _timestamp(pod["metadata"].get("creationTimestamp"))
+    return {
+        "name": pod["metadata"]["name"],
+        "ready": "%d/%d" % (ready, len(containers)),
+        "status": reason,
+        "restarts": sum(s.get("restartCount", 0) for s in statuses),
+        "age": human_age(now - created) if created else "<unknown>",
+        "labels": labels,
+        "labels_text": ",".join(sorted("%s=%s" % kv for kv in labels.items())),  # labels.Set.String()
+        "is_ready": any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []),
+        "image": next((c.get("image") for c in containers if c.get("name") == "discovery"),
+                      containers[0].get("image") if containers else None),
+    }
+
+
+def injector_values(configmap):
+    """(proxy image, native sidecar mode) the revision's injector uses now (istiod-injector-configmap.yaml)."""
+    try:
+        values = json.loads((configmap.get("data") or {}).get("values") or "{}")
+    except ValueError:
+        return None, None
+    glob = values.get("global") or {}
+    image = (glob.get("proxy") or {}).get("image") or "proxyv2"
+    if "/" not in image:
+        tag = str(glob.get("tag", ""))
+        variant = glob.get("variant")
+        if variant and variant != "default":
+            tag = "%s-%s" % (tag, variant)
+        image = "%s/%s:%s" % (glob.get("hub", ""), image, tag)
+    native = ((values.get("pilot") or {}).get("env") or {}).get("ENABLE_NATIVE_SIDECARS")
+    return image, None if native is None else str(native).lower()
+
+
+def _injector_configmap_or_none(cm):
+    return cm if cm["metadata"]["name"].startswith("istio-sidecar-injector") else None
+
+
+def _namespace_labels(ns):
+    return {"name": ns["metadata"]["name"], "labels": ns["metadata"].get("labels") or {}}
+
+
+def fetch_inventory(client, istio_namespace):
+    """Everything discovery needs, in five list calls (ControlPlaneRevisions may not exist)."""
+    in_istio = "in namespace %s" % istio_namespace
+    pods = client.list(api_path("v1", "pods", istio_namespace), label_selector="app=istiod",
+                       action="list pods " + in_istio)
+    mwcs = client.list(api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
+                       action="list mutatingwebhookconfigurations (cluster scope)")
+    configmaps = client.list(api_path("v1", "configmaps", istio_namespace), action="list configmaps " + in_istio,
+                             transform=_injector_configmap_or_none)
+    namespaces = client.list(api_path("v1", "namespaces"), action="list namespaces (cluster scope)",
+                             transform=_namespace_labels)
+    try:
+        cprs = client.list(api_path("mesh.cloud.google.com/v1beta1", "controlplanerevisions", istio_namespace),
+                           action="list controlplanerevisions " + in_istio)
+    except KubeError as exc:  # the CRD exists only with managed ASM
+        if exc.status != 404:
+            raise
+        cprs = []
+    return {"pods": pods, "mwcs": [m for m in mwcs if is_injector_configuration(m)],
+            "configmaps": [c for c in configmaps if c], "namespaces": namespaces, "cprs": cprs}
+
+
+def build_revisions(inventory, now=None):
+    """Per-revision facts and the tag → revision map, from a fetched inventory (pure)."""
+    now = time.time() if now is None else now
+    revisions = {}
+
+    def entry(name):
+        return revisions.setdefault(name, {
+            "name": name, "version": None, "managed": False, "channel": None, "ready": False,
+            "istiod": {"ready": 0, "total": 0, "pods": []}, "tags": [], "default": False, "webhooks": [],
+            "namespaces": [], "proxy_image": None, "native_sidecars": None})
+
+    for pod in inventory["pods"]:
+        row = pod_row(pod, now)
+        rev = entry(row["labels"].get(REV_LABEL) or "default")
+        rev["istiod"]["total"] += 1
+        rev["istiod"]["ready"] += int(row["is_ready"])
+        rev["istiod"]["pods"].append(row["name"])
+        rev["version"] = rev["version"] or image_version(row["image"])
+    for cpr in inventory["cprs"]:
+        rev = entry(cpr["metadata"]["name"])
+        rev["managed"] = True
+        rev["channel"] = (cpr.get("spec") or {}).get("channel")
+        rev["provisioned"] = any(c.get("type") == "ProvisioningFinished" and c.get("status") == "True"
+                                 for c in (cpr.get("status") or {}).get("conditions") or [])
+    tags = {}
+    for hook in injector_webhooks(inventory["mwcs"]):
+        rev = entry(hook["revision"])
+        if hook["tag"]:
+            tags[hook["tag"]] = hook["revision"]
+            if hook["tag"] not in rev["tags"]:
+                rev["tags"].append(hook["tag"])
+        if hook["tag"] == "default" or (hook["name"].split(".")[0] == "namespace" and not hook["tag"]
+                                        and not hook["deactivated"]):
+            rev["default"] = True
+        if hook["endpoint"] and "://" in hook["endpoint"] and not rev["istiod"]["total"]:
+            rev["managed"] = True
+        rev["webhooks"].append({k: hook[k] for k in ("configuration", "name", "tag", "failure_policy", "deactivated")})
+    for cm in inventory["configmaps"]:
+        name = cm["metadata"]["name"]
+        rev_name = name[len("istio-sidecar-injector-"):] if name != "istio-sidecar-injector" else "default"
+        if rev_name in revisions:
+            revisions[rev_name]["proxy_image"], revisions[rev_name]["native_sidecars"] = injector_values(cm)
+    default = next((r["name"] for r in revisions.values() if r["default"]), None)
+    for ns in inventory["namespaces"]:
+        labels = ns["labels"]
+        target = labels.get(REV_LABEL)
+        if labels.get(INJECTION_LABEL) == "enabled":
+            target = "default" if default else None
+        target = tags.get(target, target)
+        if target == "default" and default:
+            target = default
+        if target in revisions:
+            revisions[target]["namespaces"].append(ns["name"])
+    for rev in revisions.values():
+        rev["ready"] = rev["istiod"]["ready"] > 0 or (rev["managed"] and rev.get("provisioned", True))
+        rev["tags"].sort()
+        rev["namespaces"].sort()
+    ordered = sorted(revisions.values(), key=lambda r: r["name"])
+    return ordered, dict(sorted(tags.items())), default
+
+
+def describe(rev):
+    if rev["managed"]:
+        state = "managed%s, %s" % (" channel " + rev["channel"] if rev["channel"] else "",
+                                   "provisioned" if rev["ready"] else "not provisioned")
+    else:
+        state = "istiod %d/%d ready" % (rev["istiod"]["ready"], rev["istiod"]["total"])
+    extras = []
+    if rev["version"]:
+        extras.append("version " + rev["version"])
+    if rev["tags"]:
+        extras.append("tags " + ",".join(rev["tags"]))
+    return "%s (%s%s)" % (rev["name"], state, "; " + "; ".join(extras) if extras else "")
+
+
+def choose_revision(revisions, tags, requested=None, prefer=None, allow_unready=False):
+    """The revision to use, and why. Raises RevisionError naming the valid choices."""
+    by_name = {r["name"]: r for r in revisions}
+    listing = "; ".join(describe(r) for r in revisions) or "none"
+    if not revisions:
+        raise RevisionError("No Istio/ASM control plane found: no istiod pods (app=istiod), no injector "
+                            "MutatingWebhookConfigurations and no ControlPlaneRevisions. Is Istio/ASM installed, "
+                            "and is istio_namespace right?")
+    if requested:
+        name = tags.get(requested, requested)
+        if name not in by_name:
+            raise RevisionError("Revision %r is not known to the cluster. Known revisions: %s. Tags: %s." % (
+                requested, listing, ", ".join("%s -> %s" % kv for kv in tags.items()) or "none"))
+        rev = by_name[name]
+        if not rev["ready"] and not allow_unready:
+            raise RevisionError("Revision %s has no ready control plane: %s. Pods labelled for it would fail to be "
+                                "created or come up without a sidecar. Choose a ready revision or set allow_unready."
+                                % (name, describe(rev)))
+        via = " (tag %s)" % requested if requested != name else ""
+        return name, "requested%s" % via
+    ready = [r for r in revisions if r["ready"]]
+    if len(ready) == 1:
+        return ready[0]["name"], "the only ready revision"
+    if not ready:
+        raise RevisionError("No revision has a ready control plane: %s." % listing)
+    if prefer == "default":
+        default = next((r for r in ready if r["default"]), None)
+        if default:
+            return default["name"], "the default revision"
+        raise RevisionError("prefer=default, but no ready revision is the default (no `default` tag). Ready: %s."
+                            % "; ".join(describe(r) for r in ready))
+    if prefer == "newest":
+        versioned = [r for r in ready if version_key(r["version"])]
+        if versioned:
+            newest = max(versioned, key=lambda r: version_key(r["version"]))
+            return newest["name"], "the newest version (%s)" % newest["version"]
+        raise RevisionError("prefer=newest, but no ready revision has a version from its istiod image: %s." % listing)
+    raise RevisionError("Several revisions are ready: %s. Choose one with revision (a revision or tag name) or set "
+                        "prefer to one of: %s." % ("; ".join(describe(r) for r in ready), ", ".join(PREFER_CHOICES)))
+
+
+def run(client, params, check_mode=False, want_diff=False):
+    """asm_revision_info: discovery facts and the chosen revision (read-only)."""
+    istio_namespace = params["istio_namespace"]
+    inventory = fetch_inventory(client, istio_namespace)
+    now = time.time()
+    revisions, tags, default = build_revisions(inventory, now)
+    result = {"changed": False, "istio_namespace": istio_namespace, "revisions": revisions, "tags": tags,
+              "default_revision": default, "revision": None, "revision_reason": None,
+              "istiod_pods": [dict((k, v) for k, v in pod_row(p, now).items() if k not in ("is_ready", "image"))
+                              for p in sorted(inventory["pods"], key=lambda p: p["metadata"]["name"])]}
+    try:
+        result["revision"], result["revision_reason"] = choose_revision(
+            revisions, tags, params.get("revision"), params.get("prefer"), params.get("allow_unready"))
+    except RevisionError as exc:
+        if params.get("require_revision", True) or params.get("revision"):
+            raise
+        result["revision_reason"] = str(exc)
+    return result

@@ -1,0 +1,200 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: asm_namespace_inject
+short_description: Label namespaces for Istio / Anthos Service Mesh sidecar injection by revision
+version_added: 0.1.0
+description:
+  - Step 2 of the "inject sidecar proxies" procedure, which by hand is
+    C(kubectl label namespace NAMESPACE istio-injection- istio.io/rev=REVISION --overwrite).
+  - With O(state=present) sets C(istio.io/rev=<revision>) and removes C(istio-injection) in one patch per
+    namespace; C(istio-injection) must go because it takes precedence over C(istio.io/rev).
+  - With O(state=absent) removes both labels, which disables injection for pods created from then on.
+  - Idempotent, with check mode (no write at all) and diff mode (labels before and after per namespace).
+  - Before labelling, evaluates the cluster's injector webhooks like C(istioctl x check-inject) and refuses
+    when no webhook would inject the revision into a namespace (an unknown revision or the wrong managed ASM
+    channel makes pods come up silently without a sidecar), unless O(force=true).
+  - Existing pods keep their old sidecar (or none) until they are re-created; see
+    M(servicemesh.asm.asm_rollout_verify).
+author:
+  - servicemesh.asm maintainers (@servicemesh)
+options:
+  revision:
+    description:
+      - The value for C(istio.io/rev), a revision (for example C(asm-173-3)) or a revision tag.
+      - Required with O(state=present). M(servicemesh.asm.asm_revision_info) finds it.
+    type: str
+  namespaces:
+    description:
+      - Namespaces to label, by name. Named namespaces are always included, system ones too.
+      - A named namespace that does not exist fails the module, unless O(create=true).
+    type: list
+    elements: str
+    default: []
+  namespace_selector:
+    description:
+      - A label selector choosing namespaces as well, for example C(env=prod) or C(team in (a,b)).
+      - Namespaces it matches are skipped when they are system namespaces (C(kube-system), C(kube-public),
+        C(kube-node-lease), the O(istio_namespace), GKE/Anthos-managed ones such as C(gke-*), C(gmp-*),
+        C(config-management-system)); name them in O(namespaces) to include them.
+    type: str
+  exclude:
+    description:
+      - Namespaces never to touch, even when named or matched.
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - V(present) labels for injection by O(revision); V(absent) removes the injection labels.
+    type: str
+    choices: [present, absent]
+    default: present
+  create:
+    description:
+      - Create named namespaces that do not exist, with the injection labels.
+    type: bool
+    default: false
+  force:
+    description:
+      - Label even when no injector webhook would inject O(revision) into the namespace (the revision is unknown,
+        deactivated, or shadowed). Pods would then come up without a sidecar.
+    type: bool
+    default: false
+  istio_namespace:
+    description:
+      - Namespace of the control plane; excluded from O(namespace_selector) matches.
+    type: str
+    default: istio-system
+extends_documentation_fragment:
+  - servicemesh.asm.auth
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+notes:
+  - Namespaces labelled C(istio.io/dataplane-mode=ambient) use ambient mode and are skipped with a warning.
+  - RV(namespaces[].previous_labels) holds each namespace's injection labels before the change, enough to restore them.
+seealso:
+  - module: servicemesh.asm.asm_revision_info
+  - module: servicemesh.asm.asm_rollout_verify
+"""
+
+EXAMPLES = r"""
+- name: Label the application namespaces for the control plane's revision
+  servicemesh.asm.asm_namespace_inject:
+    revision: "{{ asm.revision }}"
+    namespaces: [demo, shop]
+
+- name: Every namespace of a team, except one
+  servicemesh.asm.asm_namespace_inject:
+    revision: asm-1162-2
+    namespace_selector: team=payments
+    exclude: [payments-sandbox]
+
+- name: See what would change
+  servicemesh.asm.asm_namespace_inject:
+    revision: asm-1162-2
+    namespaces: [demo]
+  check_mode: true
+  diff: true
+
+- name: Disable injection again
+  servicemesh.asm.asm_namespace_inject:
+    state: absent
+    namespaces: [demo]
+"""
+
+RETURN = r"""
+namespaces:
+  description: One entry per selected namespace, in selection order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Namespace name.
+      type: str
+      sample: demo
+    previous_labels:
+      description: Its C(istio-injection) / C(istio.io/rev) labels before the change.
+      type: dict
+      sample: {istio-injection: enabled}
+    labels:
+      description: Its injection labels after the change.
+      type: dict
+      sample: {istio.io/rev: asm-173-3}
+    changed:
+      description: Whether its labels changed (or would, in check mode).
+      type: bool
+    skipped:
+      description: Whether it was left alone (ambient mode).
+      type: bool
+    reason:
+      description: Why it was skipped.
+      type: str
+      returned: when skipped
+    injection:
+      description: Which injector webhook will inject new pods after the change (revision, reason), like
+        C(istioctl x check-inject).
+      type: dict
+      returned: with O(state=present)
+not_selected:
+  description: Namespaces matched or named but not selected, with the reason (excluded, system, terminating).
+  returned: always
+  type: list
+  elements: dict
+created:
+  description: Namespaces created because of O(create=true).
+  returned: always
+  type: list
+  elements: str
+revision:
+  description: The revision labelled (null for O(state=absent)).
+  returned: always
+  type: str
+state:
+  description: The requested state.
+  returned: always
+  type: str
+api_requests:
+  description: Number of Kubernetes API requests made.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.servicemesh.asm.plugins.module_utils import module as runner
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import AUTH_ARG_SPEC
+from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import SelectionError, run
+
+
+def main():
+    argument_spec = dict(
+        revision=dict(type="str"),
+        namespaces=dict(type="list", elements="str", default=[]),
+        namespace_selector=dict(type="str"),
+        exclude=dict(type="list", elements="str", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        create=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        istio_namespace=dict(type="str", default="istio-system"),
+        **AUTH_ARG_SPEC
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("state", "present", ("revision",))])
+    runner.run(module, run, SelectionError)
+
+
+if __name__ == "__main__":
+    main()
