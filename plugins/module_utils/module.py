@@ -12,19 +12,29 @@ from ansible_collections.servicemesh.asm.plugins.module_utils import client as k
 
 def run(module, entry, *expected_errors):
     """Build the API client from the module's auth options, call entry(client, params, check_mode,
-    diff) and exit. Errors of the expected kinds fail the module with their message."""
+    diff) and exit. Errors of the expected kinds fail the module with their message; an error
+    carrying a `result` (a report) returns that report with the failure."""
     if not kube.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube.KUBERNETES_IMPORT_ERROR))
+    api = None
     try:
         api = kube.KubeClient.from_params(module.params)
         result = entry(api, module.params, module.check_mode, module._diff)
     except (kube.KubeError,) + tuple(expected_errors) as exc:
-        details = {}
-        status = getattr(exc, "status", None)
-        if status:
-            details["status"] = status
-        module.fail_json(msg=str(exc), **details)
+        result = dict(getattr(exc, "result", None) or {})
+        if getattr(exc, "status", None):
+            result["status"] = exc.status
+        _finish(module, api, result, msg=str(exc))
+    _finish(module, api, result)
+
+
+def _finish(module, api, result, msg=None):
     for warning in result.pop("warnings", []):
         module.warn(warning)
-    result["api_requests"] = api.request_count
+    if api is not None:
+        result["api_requests"] = api.request_count
+        result["api_retries"] = api.retries
+    if msg is not None:
+        result.setdefault("changed", False)
+        module.fail_json(msg=msg, **result)
     module.exit_json(**result)

@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading pods the way Istio and kubectl do: is there a sidecar, from which revision, is it the
+image the injector injects now, are all containers ready (READY n/n), and if not, why.
+
+- The proxy is the container `istio-proxy`, or (native sidecars, Istio >= 1.19) an init container
+  `istio-proxy` with `restartPolicy: Always`; kubectl's READY counts it either way.
+- `sidecar.istio.io/status` (JSON) names the injecting revision; pods carry no `istio.io/rev`
+  label since Istio 1.11, so they are never selected by it.
+- Opted-out pods (`sidecar.istio.io/inject: "false"`), hostNetwork pods, finished pods and pods in
+  ambient namespaces legitimately have no sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+
+PROXY = "istio-proxy"
+PROXY_INIT = ("istio-init", "istio-validation")
+STATUS_ANNOTATION = "sidecar.istio.io/status"
+INJECT_KEY = "sidecar.istio.io/inject"
+
+# Classification of a pod against the expected state.
+OK = "ok"  # as expected and ready
+WAITING = "waiting"  # as expected, not ready yet (or terminating / pending)
+NEEDS_RESTART = "needs_restart"  # sidecar missing, from another revision, stale, or unwanted
+EXEMPT = "exempt"  # legitimately without a sidecar
+
+
+def compact(pod):
+    """The few fields the rollout needs, so 30,000 pods stay small in memory."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+    proxy = next((c for c in spec.get("containers") or [] if c.get("name") == PROXY), None)
+    native = False
+    if proxy is None:
+        proxy = next((c for c in spec.get("initContainers") or []
+                      if c.get("name") == PROXY and c.get("restartPolicy") == "Always"), None)
+        native = proxy is not None
+    injected_revision = None
+    if annotations.get(STATUS_ANNOTATION):
+        try:
+            injected_revision = json.loads(annotations[STATUS_ANNOTATION]).get("revision") or "default"
+        except ValueError:
+            injected_revision = "unknown"
+    restartable = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    statuses = {}
+    for s in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state = s.get("state") or {}
+        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+        statuses[s["name"]] = {"ready": bool(s.get("ready")), "restarts": s.get("restartCount", 0),
+                               "waiting": waiting.get("reason"), "message": waiting.get("message"),
+                               "terminated": terminated.get("reason"), "running": "running" in state}
+    return {
+        "namespace": meta.get("namespace"), "name": meta["name"], "uid": meta.get("uid"),
+        "owner": {"kind": owner["kind"], "name": owner["name"], "uid": owner.get("uid")} if owner else None,
+        "opt_out": _opted_out(meta),
+        "host_network": bool(spec.get("hostNetwork")),
+        "phase": status.get("phase"), "reason": status.get("reason"),
+        "terminating": bool(meta.get("deletionTimestamp")),
+        "proxy": {"image": proxy.get("image"), "native": native} if proxy else None,
+        "injected_revision": injected_revision,
+        "containers": [c["name"] for c in spec.get("containers") or []] + restartable,
+        "init_containers": [c["name"] for c in spec.get("initContainers") or [] if c["name"] not in restartable],
+        "statuses": statuses,
+        "ready": any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []),
+        "conditions": dict((c.get("type"), {"status": c.get("status"), "reason": c.get("reason"),
+                                            "message": c.get("message")})
+                           for c in status.get("conditions") or []),
+        "labels": dict((k, v) for k, v in (meta.get("labels") or {}).items()
+                       if k in ("app", "pod-template-hash", "controller-revision-hash")),
+    }
+
+
+def _opted_out(meta):
+    # The label is what the webhook's objectSelector sees; the deprecated annotation is still
+    # honoured by the injector itself (inject.go injectRequired).
+    label = (meta.get("labels") or {}).get(INJECT_KEY)
+    annotation = (meta.get("annotations") or {}).get(INJECT_KEY)
+    value = label if label is not None else annotation
+    return str(value).lower() in ("false", "n", "no", "off", "0") if value is not None else False
+
+
+def ready_count(record):
+    """kubectl's READY: ready containers (restartable init containers included) / containers."""
+    names = record["containers"]
+    return sum(1 for n in names if record["statuses"].get(n, {}).get("ready")), len(names)
+
+
+def exempt_reason(record, namespace_ambient=False):
+    if record["phase"] in ("Succeeded", "Failed"):
+        return "completed (%s)" % record["phase"]
+    if record["opt_out"]:
+        return "opted out (sidecar.istio.io/inject=false)"
+    if record["host_network"]:
+        return "hostNetwork pod (Istio never injects it)"
+    if namespace_ambient:
+        return "ambient namespace (istio.io/dataplane-mode=ambient)"
+    return None
+
+
+def classify(record, expected_revision, expected_image=None, namespace_ambient=False):
+    """(class, reason) of a pod whose namespace should inject `expected_revision` (None: no sidecar)."""
+    if record["terminating"]:
+        return WAITING, "terminating"
+    exempt = exempt_reason(record, namespace_ambient)
+    if exempt and not (expected_revision is None and record["proxy"]):
+        return EXEMPT, exempt
+    if expected_revision is None:
+        if record["proxy"]:
+            return NEEDS_RESTART, "has a sidecar (revision %s) but injection is off" % record["injected_revision"]
+    elif not record["proxy"]:
+        return NEEDS_RESTART, "no sidecar"
+    elif record["injected_revision"] != expected_revision:
+        return NEEDS_RESTART, "sidecar from revision %s, expected %s" % (
+            record["injected_revision"], expected_revision)
+    elif expected_image and record["proxy"]["image"] != expected_image:
+        return NEEDS_RESTART, "stale proxy %s (the injector now injects %s)" % (
+            record["proxy"]["image"], expected_image)
+    if record["phase"] == "Running" and record["ready"]:
+        ready, total = ready_count(record)
+        if ready == total:
+            return OK, "%d/%d ready" % (ready, total)
+    return WAITING, problem(record)[0]
+
+
+def problem(record):
+    """(reason, hint) for a pod that is not (yet) as expected, most specific first."""
+    statuses = record["statuses"]
+    ordered = list(PROXY_INIT) + [PROXY] + record["init_containers"] + record["containers"]
+    seen = set()
+    for name in ordered:
+        if name in seen or name not in statuses:
+            continue
+        seen.add(name)
+        s = statuses[name]
+        if s["waiting"] in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
+            what = "the proxy image" if name in PROXY_INIT + (PROXY,) else "the image of %s" % name
+            return ("%s %s: %s" % (name, s["waiting"], s["message"] or "image cannot be pulled"),
+                    "check %s and the nodes' access to its registry" % what)
+        if s["waiting"] == "CrashLoopBackOff":
+            hint = ("check `kubectl logs %s -c istio-proxy`: a proxy that cannot reach istiod or has a bad mesh "
+                    "config crashes" % record["name"]) if name == PROXY else (
+                "the application container %s crashes; check its logs" % name)
+            return "%s CrashLoopBackOff (%d restarts)" % (name, s["restarts"]), hint
+    if record["phase"] == "Pending":
+        scheduled = record["conditions"].get("PodScheduled") or {}
+        if scheduled.get("status") == "False":
+            return ("Pending, unschedulable: %s" % (scheduled.get("message") or scheduled.get("reason")),
+                    "the cluster lacks room or matching nodes")
+        waiting = [n for n in ordered if statuses.get(n, {}).get("waiting")]
+        detail = ", ".join("%s %s" % (n, statuses[n]["waiting"]) for n in waiting[:3])
+        return "Pending%s" % (" (%s)" % detail if detail else ""), "the pod is still starting"
+    not_ready = [n for n in record["containers"] if not statuses.get(n, {}).get("ready")]
+    if PROXY in not_ready:
+        return ("istio-proxy not ready", "the proxy is usually waiting for its configuration from istiod "
+                "(\"config not received from Pilot\"): check that the revision's istiod is running and reachable")
+    if not_ready:
+        return "not ready: %s" % ", ".join(not_ready), "the application's readiness probe is failing"
+    if record["phase"] != "Running":
+        return "phase %s" % record["phase"], "the pod is not running"
+    return "not ready", "the pod's Ready condition is not true"

@@ -1,0 +1,616 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""asm_rollout_verify: the seed's steps 3 and 4 — re-create what needs a (new) sidecar, then prove
+every pod is READY n/n with the proxy of the expected revision.
+
+plan (pure) → restart (bounded window: at most max_concurrent workloads rolling) → wait (watches)
+→ verify → report. Only workloads that need it restart; a workload already rolling is waited for,
+not restarted again, so a re-run or an interrupted run converges without double restarts.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import (
+    AMBIENT_LABEL, SelectionError, check_names, select)
+from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
+    build_revisions, describe, fetch_inventory)
+from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection
+from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import check_inject, injector_webhooks
+from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import (
+    RESTARTABLE, compact_replicaset, compact_workload, replica_failure, restart_patch, rollout_status, workload_of)
+
+try:
+    import jmespath
+    HAS_JMESPATH = True
+except ImportError:
+    HAS_JMESPATH = False
+
+RESTART_CHOICES = ("rollout", "delete_pods", "none")
+PER_NAMESPACE_LIMIT = 3  # above this many namespaces, list and watch cluster-wide
+EVICTION_RETRY_SECONDS = 2.0
+WORKLOAD_API = {"Deployment": ("apps/v1", "deployments"), "StatefulSet": ("apps/v1", "statefulsets"),
+                "DaemonSet": ("apps/v1", "daemonsets")}
+
+
+class VerificationFailed(Exception):
+    """Restart or verification failed; `result` is the full report."""
+
+    def __init__(self, message, result):
+        super().__init__(message)
+        self.result = result
+
+
+def _label(key):
+    return "%s/%s" % (key[0], key[2])
+
+
+# -- plan (pure) ----------------------------------------------------------------------------------
+def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_restart=False,
+               delete_bare_pods=False, images=None):
+    """What to do. ns_infos: {ns: {expected, injects, inject_reason, ambient}}; pods: compact pod
+    records; replicasets: {(ns, name): rs}; workloads: {(kind, ns, name): record}.
+
+    Returns {"actions": [...], "skipped": [...], "bare": [...]}; an action is
+    {key, method: rollout|evict|wait|delete, pods, reasons}."""
+    images = images or {}
+    needs, bare = {}, []
+    for pod in sorted(pods, key=lambda p: (p["namespace"], p["name"])):
+        info = ns_infos[pod["namespace"]]
+        cls, reason = podlib.classify(pod, info["expected"], images.get(info["expected"]), info["ambient"])
+        forced = force_restart and cls in (podlib.OK, podlib.WAITING) and not pod["terminating"]
+        if cls != podlib.NEEDS_RESTART and not forced:
+            continue
+        key = workload_of(pod, replicasets)
+        if key is None:
+            bare.append({"namespace": pod["namespace"], "name": pod["name"], "reason": reason,
+                         "deleted": False, "will_delete": bool(delete_bare_pods)})
+            continue
+        entry = needs.setdefault(key, {"pods": [], "reasons": {}})
+        entry["pods"].append(pod["name"])
+        why = reason if cls == podlib.NEEDS_RESTART else "force_restart"
+        entry["reasons"][why] = entry["reasons"].get(why, 0) + 1
+    if force_restart:
+        for key in workloads:
+            if key[1] in ns_infos and key not in needs:
+                needs[key] = {"pods": [], "reasons": {"force_restart": 1}}
+    actions, skipped = [], []
+    for key in sorted(needs):
+        kind, namespace, name = key
+        entry, info, w = needs[key], ns_infos[namespace], workloads.get(key)
+        record = {"key": key, "kind": kind, "namespace": namespace, "name": name, "pods": entry["pods"],
+                  "reasons": entry["reasons"]}
+        # Legitimate skips leave the pods unverified; the others are verified and fail.
+        skip, verify = None, False
+        if kind in ("Job", "CronJob"):
+            skip = "owned by a %s: its pods get a sidecar when it runs again" % kind
+        elif w is not None and w.get("skip"):
+            skip = "matched skip_workloads"
+        elif info["injects"] != info["expected"]:
+            skip, verify = "restarting would not help: %s" % info["inject_reason"], True
+        elif restart == "none":
+            skip, verify = "restart is none", True
+        elif kind in RESTARTABLE and w is None:
+            skip = "the %s no longer exists" % kind
+        elif kind == "Deployment" and w["paused"]:
+            skip = "paused: run `kubectl rollout resume deployment/%s -n %s` first" % (name, namespace)
+        if skip:
+            record.update(reason=skip, verified=verify)
+            skipped.append(record)
+            continue
+        if kind in RESTARTABLE:
+            done, failed, _message = rollout_status(w)
+            if not done and not failed and "force_restart" not in entry["reasons"]:
+                record["method"] = "wait"  # already rolling: restarting again would only churn
+            elif restart == "delete_pods" or w["strategy"] == "OnDelete":
+                record["method"] = "evict"
+            else:
+                record["method"] = "rollout"
+        else:
+            record["method"] = "evict"  # a ReplicaSet or another controller re-creates evicted pods
+        actions.append(record)
+    if delete_bare_pods:
+        for pod in bare:
+            actions.append({"key": ("Pod", pod["namespace"], pod["name"]), "kind": "Pod", "namespace": pod["namespace"],
+                            "name": pod["name"], "pods": [pod["name"]], "reasons": {pod["reason"]: 1},
+                            "method": "delete"})
+    return {"actions": actions, "skipped": skipped, "bare": bare}
+
+
+def _ordinal(name):
+    suffix = name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
+
+
+# -- execution -------------------------------------------------------------------------------------
+class Rollout(object):
+    """Runs the plan's actions in a sliding window and waits on watched collections."""
+
+    def __init__(self, client, cols, ns_infos, images, params, deadline):
+        self.client, self.cols, self.ns_infos, self.images = client, cols, ns_infos, images
+        self.params, self.deadline = params, deadline
+        self.events = cols["pods"].changed
+
+    # state lookups
+    def replicasets(self):
+        return self.cols["replicasets"].items
+
+    def workload(self, key):
+        col = self.cols.get(key[0])
+        return col.get(key[1], key[2]) if col else None
+
+    def pods_of(self, key):
+        rs = self.replicasets()
+        if key[0] == "Pod":
+            pod = self.cols["pods"].get(key[1], key[2])
+            return [pod] if pod else []
+        return [p for p in self.cols["pods"].values(key[1]) if workload_of(p, rs) == key]
+
+    def classify(self, pod):
+        info = self.ns_infos[pod["namespace"]]
+        return podlib.classify(pod, info["expected"], self.images.get(info["expected"]), info["ambient"])
+
+    def desired(self, key):
+        w = self.workload(key)
+        if w is not None:
+            return w["desired"]
+        rs = self.cols["replicasets"].get(key[1], key[2]) if key[0] == "ReplicaSet" else None
+        return rs["replicas"] if rs else None
+
+    def settled(self, key):
+        """(all pods as expected, pods that came back wrong)."""
+        live = [p for p in self.pods_of(key) if not p["terminating"]]
+        classes = [(p, self.classify(p)) for p in live]
+        wrong = [(p, reason) for p, (cls, reason) in classes if cls == podlib.NEEDS_RESTART]
+        desired = self.desired(key)
+        count_ok = desired is None or len(live) >= desired
+        return count_ok and all(cls in (podlib.OK, podlib.EXEMPT) for _p, (cls, _r) in classes), wrong
+
+    # actions
+    def start(self, action, now):
+        action.update(state="running", started=now, message="starting")
+        method, (kind, namespace, name) = action["method"], action["key"]
+        if method == "rollout":
+            api_version, plural = WORKLOAD_API[kind]
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            updated = self.client.request("PATCH", api_path(api_version, plural, namespace, name),
+                                          body=restart_patch(stamp), content_type="application/merge-patch+json",
+                                          action="patch %s %r in namespace %s" % (plural, name, namespace))
+            action["generation"] = updated["metadata"].get("generation", 0)
+            self.cols[kind].put(updated)
+        elif method == "evict":
+            pods = list(action["pods"]) or [p["name"] for p in self.pods_of(action["key"]) if not p["terminating"]]
+            live = dict((p["name"], p["uid"]) for p in self.pods_of(action["key"]))
+            action["queue"] = [(n, live[n]) for n in sorted(pods, key=lambda n: (-_ordinal(n), n)) if n in live]
+            action["current"] = None
+        elif method == "delete":
+            pod = self.cols["pods"].get(namespace, name)
+            if pod:
+                self.client.request("DELETE", api_path("v1", "pods", namespace, name),
+                                    action="delete pod %r in namespace %s" % (name, namespace))
+
+    def step(self, action, now):
+        method, key = action["method"], action["key"]
+        if method == "delete":
+            if self.cols["pods"].get(key[1], key[2]) is None:
+                self.finish(action, "done", now, "deleted")
+            return
+        if method == "evict":
+            return self._step_evict(action, now)
+        w = self.workload(key)
+        if w is None:
+            return self.finish(action, "failed", now, "the %s was deleted during the rollout" % key[0])
+        if w["observed"] < action.get("generation", 0):
+            action["message"] = "waiting for the controller to observe the restart"
+            return None
+        failure = replica_failure(w)
+        if failure:
+            return self.finish(action, "failed", now, "new pods cannot be created: %s" % failure)
+        done, failed, message = rollout_status(w)
+        action["message"] = message
+        if failed:
+            return self.finish(action, "failed", now, message)
+        if done:
+            ok, wrong = self.settled(key)
+            if wrong:
+                return self.finish(action, "failed", now, "pods came back wrong: %s" % "; ".join(
+                    "%s: %s" % (p["name"], r) for p, r in wrong[:5]))
+            if ok:
+                return self.finish(action, "done", now, "rolled out")
+        return None
+
+    def _step_evict(self, action, now):
+        current = action.get("current")
+        if current:
+            name, uid = current
+            pod = self.cols["pods"].get(action["namespace"], name)
+            if pod is not None and pod["uid"] == uid:
+                action["message"] = "waiting for evicted pod %s to terminate" % name
+                return None
+            ok, wrong = self.settled(action["key"])
+            if wrong:
+                return self.finish(action, "failed", now, "pods came back wrong: %s" % "; ".join(
+                    "%s: %s" % (p["name"], r) for p, r in wrong[:5]))
+            if not ok:
+                action["message"] = "waiting for the replacement of %s" % name
+                return None
+            action["current"] = None
+        if now < action.get("next_try", 0):
+            return None
+        while action["queue"]:
+            name, uid = action["queue"][0]
+            pod = self.cols["pods"].get(action["namespace"], name)
+            if pod is None or pod["uid"] != uid or pod["terminating"]:
+                action["queue"].pop(0)
+                continue
+            try:
+                self.client.request("POST", api_path("v1", "pods", action["namespace"], name, "eviction"),
+                                    body={"apiVersion": "policy/v1", "kind": "Eviction",
+                                          "metadata": {"name": name, "namespace": action["namespace"]}},
+                                    retry_429=False,
+                                    action="evict pod %r in namespace %s" % (name, action["namespace"]))
+            except KubeError as exc:
+                if exc.status == 404:
+                    action["queue"].pop(0)
+                    continue
+                if exc.status == 429:  # a PodDisruptionBudget allows no disruption right now
+                    causes = (exc.body.get("details") or {}).get("causes") or [{}]
+                    action["message"] = "eviction of %s blocked: %s" % (name, causes[0].get("message") or exc.body.get(
+                        "message"))
+                    action["blocked"] = action["message"]
+                    action["next_try"] = now + EVICTION_RETRY_SECONDS
+                    return None
+                raise
+            action["queue"].pop(0)
+            action["current"] = (name, uid)
+            action["evicted"] = action.get("evicted", 0) + 1
+            action.pop("blocked", None)
+            action["message"] = "evicted %s" % name
+            return None
+        return self.finish(action, "done", now, "all pods replaced")
+
+    @staticmethod
+    def finish(action, state, now, message):
+        action.update(state=state, finished=now, message=message,
+                      seconds=round(now - action.get("started", now), 1))
+
+    def run(self, actions):
+        window = self.params["max_concurrent"]
+        pending = list(actions)
+        running = []
+        while True:
+            now = time.monotonic()
+            self.events.clear()
+            # "wait" actions add no load: they never take a slot in the window.
+            for action in [a for a in pending if a["method"] == "wait"]:
+                pending.remove(action)
+                self.start(action, now)
+                running.append(action)
+            while pending and sum(1 for a in running if a["method"] != "wait") < window:
+                action = pending.pop(0)
+                self.start(action, now)
+                running.append(action)
+            for action in running:
+                self.step(action, now)
+            running = [a for a in running if a["state"] == "running"]
+            if not pending and not running:
+                return True
+            if now >= self.deadline:
+                for action in running + pending:
+                    action.setdefault("state", "timeout")
+                    if action["state"] == "running":
+                        action["state"] = "timeout"
+                return False
+            self.events.wait(min(1.0, max(0.05, self.deadline - now)))
+
+    def wait_verified(self, relevant):
+        """Wait until no relevant pod is still coming up, or the deadline."""
+        while True:
+            self.events.clear()
+            pending = [p for p in self.cols["pods"].values() if relevant(p) and self.classify(p)[0] == podlib.WAITING]
+            if not pending or time.monotonic() >= self.deadline:
+                return
+            self.events.wait(min(1.0, max(0.05, self.deadline - time.monotonic())))
+
+
+# -- module entry ----------------------------------------------------------------------------------
+def _validate(params):
+    if params["timeout"] <= 0 or params["timeout"] > 86400:
+        raise SelectionError("timeout must be between 1 and 86400 seconds, got %s." % params["timeout"])
+    if params["max_concurrent"] < 1 or params["max_concurrent"] > 10000:
+        raise SelectionError("max_concurrent must be between 1 and 10000, got %s." % params["max_concurrent"])
+    if params.get("skip_workloads"):
+        if not HAS_JMESPATH:
+            raise SelectionError("skip_workloads needs the jmespath Python library on the host running the module.")
+        try:
+            return jmespath.compile(params["skip_workloads"])
+        except jmespath.exceptions.JMESPathError as exc:
+            raise SelectionError("skip_workloads %r is not a valid JMESPath expression: %s" % (
+                params["skip_workloads"], exc)) from None
+    return None
+
+
+def _collections(client, namespaces, skip_expr, cluster_wide):
+    """Watched collections for pods, ReplicaSets and the restartable workloads."""
+    changed = None
+    specs = [("pods", "v1", "pods", podlib.compact), ("replicasets", "apps/v1", "replicasets", compact_replicaset)]
+    for kind, (api_version, plural) in WORKLOAD_API.items():
+        specs.append((kind, api_version, plural, _workload_transform(kind, skip_expr)))
+    cols = {}
+    for name, api_version, plural, transform in specs:
+        scopes = [None] if cluster_wide else list(namespaces)
+        parts = []
+        for scope in scopes:
+            col = Collection(client, api_path(api_version, plural, scope), transform,
+                             namespaces=namespaces if scope is None else None, changed=changed,
+                             description="%s %s" % (plural, "(cluster scope)" if scope is None else "in " + scope))
+            changed = col.changed
+            parts.append(col)
+        cols[name] = parts[0] if len(parts) == 1 else _Union(parts)
+    return cols
+
+
+def _workload_transform(kind, skip_expr):
+    def transform(obj):
+        skip = bool(skip_expr.search(obj)) if skip_expr is not None else False
+        return compact_workload(obj, kind, skip)
+    return transform
+
+
+class _Union(object):
+    """Several per-namespace collections seen as one."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.changed = parts[0].changed
+        self.by_namespace = dict((p.path.split("/namespaces/")[1].split("/")[0], p) for p in parts)
+
+    def load(self):
+        for part in self.parts:
+            part.load()
+
+    def start(self):
+        for part in self.parts:
+            part.start()
+
+    def stop(self):
+        for part in self.parts:
+            part.stop()
+
+    @property
+    def items(self):
+        merged = {}
+        for part in self.parts:
+            merged.update(part.items)
+        return merged
+
+    @property
+    def relists(self):
+        return sum(p.relists for p in self.parts)
+
+    def values(self, namespace=None):
+        if namespace is not None:
+            part = self.by_namespace.get(namespace)
+            return part.values() if part else []
+        return [v for p in self.parts for v in p.values()]
+
+    def get(self, namespace, name):
+        part = self.by_namespace.get(namespace)
+        return part.get(namespace, name) if part else None
+
+    def put(self, obj):
+        part = self.by_namespace.get(obj["metadata"].get("namespace"))
+        if part:
+            part.put(obj)
+
+
+def _explain(pod, cls, reason, info, action):
+    """(reason, hint) for a pod that is not as expected at the end."""
+    if cls == podlib.WAITING:
+        return podlib.problem(pod) if reason != "terminating" else ("still terminating", "wait a little longer")
+    if action and pod["name"] in action["pods"] and action.get("state") != "done":
+        return ("%s; its %s %s did not complete: %s" % (
+                reason, action["kind"], action["method"], action.get("message")),
+                "look at the workload's new pods and events (kubectl describe %s %s -n %s)" % (
+                    action["kind"].lower(), action["name"], action["namespace"]))
+    expected = info["expected"]
+    if expected is None:
+        return reason, "restart its workload so that it comes back without a sidecar"
+    if pod["proxy"] is None:
+        if info["injects"] != expected:
+            return ("not injected: %s" % info["inject_reason"],
+                    "label the namespace istio.io/rev=%s (asm_namespace_inject), then restart" % expected)
+        if action and action["method"] != "wait":
+            return ("re-created without a sidecar although the namespace is labelled for %s" % expected,
+                    "the injector was probably unreachable (webhook failurePolicy Ignore): check istiod-%s, then "
+                    "re-run" % expected)
+        return ("no sidecar: created before the namespace was labelled for %s" % expected,
+                "restart its workload (restart: rollout or delete_pods)")
+    return reason, "restart its workload to replace the sidecar"
+
+
+def run(client, params, check_mode=False, want_diff=False):
+    started = time.monotonic()
+    deadline = started + params["timeout"]
+    skip_expr = _validate(params)
+    named, selector, exclude = params.get("namespaces") or [], params.get("namespace_selector"), params.get("exclude")
+    check_names("namespaces", named)
+    check_names("exclude", exclude)
+    if not named and not selector:
+        raise SelectionError("No namespaces selected: give namespaces (a list of names) and/or namespace_selector (a "
+                             "label selector such as 'env=prod').")
+    istio_ns = params["istio_namespace"]
+    inventory = fetch_inventory(client, istio_ns)
+    revisions, tags, _default = build_revisions(inventory)
+    by_name = dict((r["name"], r) for r in revisions)
+    existing = dict((ns["name"], ns) for ns in inventory["namespaces"])
+    matched = None
+    if selector:
+        try:
+            matched = [ns["metadata"]["name"] for ns in client.list(
+                api_path("v1", "namespaces"), label_selector=selector, action="list namespaces matching %r" % selector)]
+        except KubeError as exc:
+            if exc.status == 400:
+                raise SelectionError("namespace_selector %r is not a valid label selector: %s" % (
+                    selector, exc.body.get("message", exc))) from None
+            raise
+    selected, not_selected, missing = select(existing, named, matched, exclude, istio_ns)
+    if missing:
+        raise SelectionError("Namespaces that do not exist: %s." % ", ".join(missing))
+    if not selected:
+        raise SelectionError("No namespaces selected after exclusions: %s." % (
+            "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in not_selected) or "nothing matched"))
+    target = params.get("revision")
+    if target:
+        target = tags.get(target, target)
+        if target not in by_name:
+            raise SelectionError("Revision %r is not known to the cluster. Known revisions: %s; tags: %s." % (
+                params["revision"], "; ".join(describe(r) for r in revisions) or "none",
+                ", ".join("%s -> %s" % kv for kv in tags.items()) or "none"))
+    webhooks = injector_webhooks(inventory["mwcs"])
+    images = dict((r["name"], r["proxy_image"]) for r in revisions if r["proxy_image"]) \
+        if params.get("detect_stale_proxies", True) else {}
+    ns_infos = {}
+    for name in selected:
+        labels = existing[name]["labels"]
+        injects, _matched, inject_reason = check_inject(webhooks, name, labels)
+        ns_infos[name] = {"expected": target if target else injects, "injects": injects,
+                          "inject_reason": inject_reason, "ambient": labels.get(AMBIENT_LABEL) == "ambient"}
+
+    cluster_wide = len(selected) > PER_NAMESPACE_LIMIT
+    cols = _collections(client, selected, skip_expr, cluster_wide)
+    try:
+        for col in cols.values():
+            col.load()
+    except KubeError as exc:
+        if not cluster_wide or exc.status != 403:
+            raise
+        cols = _collections(client, selected, skip_expr, False)  # namespace-scoped RBAC only
+        for col in cols.values():
+            col.load()
+    workloads = {}
+    for kind in WORKLOAD_API:
+        for w in cols[kind].values():
+            workloads[(kind, w["namespace"], w["name"])] = w
+    plan = build_plan(ns_infos, cols["pods"].values(), cols["replicasets"].items, workloads, params["restart"],
+                      params["force_restart"], params["delete_bare_pods"], images)
+    actions = plan["actions"]
+    writes = [a for a in actions if a["method"] != "wait"]
+    if writes and not check_mode:
+        for rev_name in set(ns_infos[a["namespace"]]["expected"] for a in writes) - {None}:
+            if not by_name[rev_name]["ready"]:
+                raise SelectionError("Revision %s has no ready control plane (%s): restarted pods would fail to be "
+                                     "created or come up without a sidecar. Nothing was restarted."
+                                     % (rev_name, describe(by_name[rev_name])))
+    runner = Rollout(client, cols, ns_infos, images, params, deadline)
+    complete = True
+    if not check_mode:
+        for col in cols.values():
+            col.start()
+        try:
+            if actions:
+                complete = runner.run(actions)
+            skipped_keys = set(s["key"] for s in plan["skipped"] if not s["verified"])
+            rs_items = cols["replicasets"].items
+
+            def relevant(pod):
+                return workload_of(pod, rs_items) not in skipped_keys and pod["owner"] is not None
+            if params["wait"]:
+                runner.wait_verified(relevant)
+        finally:
+            for col in cols.values():
+                col.stop()
+    return _report(params, plan, cols, ns_infos, target, runner, check_mode, started, complete)
+
+
+def _report(params, plan, cols, ns_infos, target, runner, check_mode, started, complete):
+    rs_items = cols["replicasets"].items
+    skipped_keys = set(s["key"] for s in plan["skipped"] if not s["verified"])
+    actions_by_key = dict((a["key"], a) for a in plan["actions"])
+    counts = dict((ns, {"name": ns, "expected_revision": info["expected"], "pods": 0, "injected": 0, "ready": 0,
+                        "exempt": 0, "restarted": 0, "problems": 0}) for ns, info in ns_infos.items())
+    failed_pods, unverified = [], []
+    for pod in sorted(cols["pods"].values(), key=lambda p: (p["namespace"], p["name"])):
+        if pod["terminating"] or pod["namespace"] not in counts:
+            continue
+        info, c = ns_infos[pod["namespace"]], counts[pod["namespace"]]
+        cls, reason = runner.classify(pod)
+        key = workload_of(pod, rs_items)
+        ready, total = podlib.ready_count(pod)
+        c["pods"] += 1
+        c["injected"] += int(pod["proxy"] is not None and pod["injected_revision"] == info["expected"]
+                             and info["expected"] is not None)
+        c["ready"] += int(pod["ready"] and ready == total)
+        if cls == podlib.EXEMPT:
+            c["exempt"] += 1
+            continue
+        if cls == podlib.OK:
+            continue
+        entry = {"namespace": pod["namespace"], "name": pod["name"], "ready": "%d/%d" % (ready, total),
+                 "workload": _label(key) if key else None}
+        if key is None or key in skipped_keys:
+            entry["reason"] = reason
+            unverified.append(entry)
+            continue
+        if check_mode:
+            continue
+        entry["reason"], entry["hint"] = _explain(pod, cls, reason, info, actions_by_key.get(key))
+        failed_pods.append(entry)
+        c["problems"] += 1
+    restarted, waited, failed_workloads = [], [], []
+    for a in plan["actions"]:
+        c = counts[a["namespace"]]
+        if a["method"] in ("rollout", "evict"):
+            c["restarted"] += 1
+        item = {"kind": a["kind"], "namespace": a["namespace"], "name": a["name"], "method": a["method"],
+                "pods": len(a["pods"]), "reasons": a["reasons"], "state": a.get("state", "planned"),
+                "message": a.get("message"), "seconds": a.get("seconds")}
+        (waited if a["method"] == "wait" else restarted).append(item)
+        if a.get("state") in ("failed", "timeout"):
+            failed_workloads.append(item)
+    for a in plan["actions"]:
+        if a["method"] == "delete" and a.get("state") == "done":
+            for pod in plan["bare"]:
+                if (pod["namespace"], pod["name"]) == (a["namespace"], a["name"]):
+                    pod["deleted"] = True
+    elapsed = round(time.monotonic() - started, 1)
+    writes = [a for a in plan["actions"] if a["method"] != "wait"]
+    result = {
+        "changed": bool(writes),
+        "revision": target,
+        "restart": params["restart"],
+        "check_mode": check_mode,
+        "complete": bool(complete and not failed_pods and not failed_workloads) and not check_mode,
+        "restarted": restarted,
+        "waited_for": waited,
+        "skipped_workloads": [dict((k, v) for k, v in s.items() if k not in ("key", "verified"))
+                              for s in plan["skipped"]],
+        "bare_pods": plan["bare"],
+        "namespaces": [counts[ns] for ns in sorted(counts)],
+        "failed_pods": failed_pods,
+        "failed_workloads": failed_workloads,
+        "unverified_pods": unverified,
+        "elapsed_seconds": elapsed,
+        "watch_relists": sum(getattr(col, "relists", 0) for col in cols.values()),
+        "warnings": [],
+    }
+    for s in plan["skipped"]:
+        result["warnings"].append("%s not restarted: %s" % (_label(s["key"]), s["reason"]))
+    for pod in plan["bare"]:
+        if not pod["deleted"]:
+            result["warnings"].append("bare pod %s/%s (no controller) left untouched: %s" % (
+                pod["namespace"], pod["name"], pod["reason"]))
+    if failed_pods or failed_workloads or (not complete and not check_mode):
+        lines = ["%s/%s %s: %s" % (p["namespace"], p["name"], p["ready"], p["reason"]) for p in failed_pods[:10]]
+        lines += ["%s %s/%s: %s" % (w["kind"], w["namespace"], w["name"], w["message"])
+                  for w in failed_workloads[:10] if not any(w["name"] in line for line in lines)]
+        more = len(failed_pods) - 10
+        message = "Sidecar verification failed after %.0fs: %d pods not as expected%s. %s%s" % (
+            elapsed, len(failed_pods), "" if complete else " (timeout)", "; ".join(lines),
+            " (and %d more)" % more if more > 0 else "")
+        raise VerificationFailed(message, result)
+    return result

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Collections of compact records kept current by watches, like a client-go informer.
+
+Each collection is listed once (raw JSON, paginated) and then followed by a background watch
+from the list's resourceVersion: a stream that ends is resumed from the last resourceVersion
+seen, a 410 Gone relists. API cost is one list plus a watch per collection, however long the wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, WatchExpired
+
+WATCH_SECONDS = 50  # per stream; the server may end it earlier, we then resume
+
+
+class Collection(object):
+    """One resource in one scope (a namespace, or the cluster filtered to some namespaces)."""
+
+    def __init__(self, client, path, transform, namespaces=None, changed=None, description=None):
+        self.client = client
+        self.path = path
+        self.transform = transform
+        self.namespaces = set(namespaces) if namespaces is not None else None
+        self.changed = changed or threading.Event()
+        self.description = description or path
+        self.items = {}
+        self.resource_version = None
+        self.error = None
+        self.relists = 0
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def _keep(self, obj):
+        return self.namespaces is None or obj["metadata"].get("namespace") in self.namespaces
+
+    def _entry(self, obj):
+        if not self._keep(obj):
+            return None
+        return (obj["metadata"].get("namespace"), obj["metadata"]["name"]), self.transform(obj)
+
+    def load(self):
+        # Records are made page by page: raw pods never pile up in memory.
+        entries, version = self.client.list_with_version(self.path, transform=self._entry,
+                                                         action="list " + self.description)
+        items = dict(e for e in entries if e is not None)
+        with self._lock:
+            self.items, self.resource_version = items, version
+        self.changed.set()
+
+    def values(self, namespace=None):
+        with self._lock:
+            if namespace is None:
+                return list(self.items.values())
+            return [v for (ns, _name), v in self.items.items() if ns == namespace]
+
+    def get(self, namespace, name):
+        with self._lock:
+            return self.items.get((namespace, name))
+
+    def put(self, obj):
+        """Apply an object we just wrote (a patch response) without waiting for its event."""
+        if self._keep(obj):
+            with self._lock:
+                self.items[(obj["metadata"].get("namespace"), obj["metadata"]["name"])] = self.transform(obj)
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._follow, name="watch " + self.description)
+            self._thread.daemon = True
+            self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+
+    def _follow(self):
+        while not self._stop.is_set():
+            try:
+                for event in self.client.watch(self.path, self.resource_version, timeout_seconds=WATCH_SECONDS,
+                                               action="watch " + self.description):
+                    if self._stop.is_set():
+                        return
+                    self._apply(event)
+            except WatchExpired:
+                self.relists += 1
+                self._relist()
+            except KubeError as exc:
+                self.error = exc
+                self.changed.set()
+                time.sleep(1.0)
+
+    def _relist(self):
+        try:
+            self.load()
+        except KubeError as exc:
+            self.error = exc
+            self.changed.set()
+            time.sleep(1.0)
+
+    def _apply(self, event):
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        if meta.get("resourceVersion"):
+            self.resource_version = meta["resourceVersion"]
+        if event.get("type") == "BOOKMARK" or not self._keep(obj):
+            return
+        key = (meta.get("namespace"), meta.get("name"))
+        with self._lock:
+            if event["type"] == "DELETED":
+                self.items.pop(key, None)
+            else:
+                self.items[key] = self.transform(obj)
+        self.changed.set()

@@ -1,0 +1,326 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: asm_rollout_verify
+short_description: Re-create pods that need an Istio / ASM sidecar and verify every pod is READY n/n
+version_added: 0.1.0
+description:
+  - Steps 3 and 4 of the "inject sidecar proxies" procedure, which by hand are
+    C(kubectl rollout restart deployment -n NAMESPACE) (or deleting pods) and checking that
+    C(kubectl get pod -n NAMESPACE) shows C(2/2) for every pod.
+  - B(Plan.) Classifies every pod of the selected namespaces. A pod is as expected when it has C(istio-proxy)
+    (a container, or a native-sidecar init container whose C(restartPolicy) is C(Always)) injected by the expected
+    revision (from its C(sidecar.istio.io/status) annotation), running the proxy image the revision's injector
+    injects now. It needs a restart when the sidecar is missing, comes from another revision or is stale. Opted-out
+    pods, hostNetwork pods, finished Job pods and ambient namespaces legitimately have no sidecar. Pods are mapped
+    to their workload (Pod, ReplicaSet, Deployment; StatefulSet; DaemonSet; Job).
+  - B(Restart.) Only workloads that need it restart, so a re-run on a converged cluster restarts nothing, and a
+    workload that is already rolling is waited for, not restarted again. O(restart=rollout) patches
+    C(kubectl.kubernetes.io/restartedAt) into the pod template like C(kubectl rollout restart); StatefulSets and
+    DaemonSets whose update strategy is C(OnDelete) get their pods evicted one at a time instead. O(restart=delete_pods)
+    evicts the pods one at a time through the Eviction API, so PodDisruptionBudgets are respected (a blocked
+    eviction is retried until O(timeout)). Paused Deployments, Job pods and workloads matched by
+    O(skip_workloads) are reported, not touched. Bare pods (no controller) are never deleted unless
+    O(delete_bare_pods=true). At most O(max_concurrent) workloads roll at the same time.
+  - Nothing restarts when the namespace's labels would not make the injector inject the expected revision
+    (restarting would not help), or when the expected revision has no ready control plane.
+  - B(Verify.) Waits, with watches rather than polling, until every restarted workload has rolled out (the checks
+    of C(kubectl rollout status), including C(updatedReplicas)) and every expected pod has the right sidecar with all
+    containers ready (the READY C(2/2) of the procedure, generalised to n/n), or until O(timeout).
+  - On failure, the module fails with a message naming each bad pod and why (not injected and the likely cause,
+    wrong revision, stale proxy, C(ImagePullBackOff) or C(CrashLoopBackOff) of the proxy, not ready, pending) with
+    a hint, and still returns the full report.
+  - In check mode only the plan is made; nothing is written and nothing is waited for.
+author:
+  - servicemesh.asm maintainers (@servicemesh)
+options:
+  revision:
+    description:
+      - The revision (or revision tag) every pod's sidecar must come from.
+      - When unset, each namespace is expected to get what its labels and the cluster's injector webhooks give new
+        pods (and no sidecar at all when they give none), which is what O(restart) after a
+        M(servicemesh.asm.asm_namespace_inject) O(servicemesh.asm.asm_namespace_inject#module:state=absent) wants.
+    type: str
+  namespaces:
+    description:
+      - Namespaces to act on, by name (system namespaces too when named).
+    type: list
+    elements: str
+    default: []
+  namespace_selector:
+    description:
+      - A label selector choosing namespaces as well; system namespaces it matches are skipped.
+    type: str
+  exclude:
+    description:
+      - Namespaces never to touch.
+    type: list
+    elements: str
+    default: []
+  restart:
+    description:
+      - How pods get re-created. V(rollout) restarts Deployments, StatefulSets and DaemonSets like
+        C(kubectl rollout restart) (evicting the pods of OnDelete workloads); V(delete_pods) evicts the pods of
+        controller-owned workloads one at a time; V(none) only verifies.
+    type: str
+    choices: [rollout, delete_pods, none]
+    default: rollout
+  force_restart:
+    description:
+      - Restart every Deployment, StatefulSet and DaemonSet of the namespaces, even those whose pods are as
+        expected.
+    type: bool
+    default: false
+  delete_bare_pods:
+    description:
+      - Delete bare pods (pods without a controller) that need a sidecar. They are B(not) re-created; their data and
+        spec are gone. Off by default, when they are only reported.
+    type: bool
+    default: false
+  skip_workloads:
+    description:
+      - A JMESPath expression evaluated on each Deployment, StatefulSet and DaemonSet object; those for which it is
+        true are not restarted and their pods are not verified (they are reported).
+      - 'Example: C(metadata.labels."mesh.example.com/exempt" == ''true'').'
+    type: str
+  max_concurrent:
+    description:
+      - Most workloads rolling at the same time. Restarting everything at once causes reconnect storms and, with a
+        fail-closed injector webhook, mass pod creation failures.
+    type: int
+    default: 5
+  timeout:
+    description:
+      - Seconds to wait in all for restarts and verification.
+    type: int
+    default: 600
+  wait:
+    description:
+      - Wait for pods that are still starting before verifying. With V(false) the state is judged as it is when the
+        restarts have been issued.
+    type: bool
+    default: true
+  detect_stale_proxies:
+    description:
+      - Treat a sidecar whose image differs from the one the revision's injector injects now (after an in-place
+        upgrade, or a managed ASM data-plane update) as needing a restart.
+    type: bool
+    default: true
+  istio_namespace:
+    description:
+      - Namespace of the control plane.
+    type: str
+    default: istio-system
+extends_documentation_fragment:
+  - servicemesh.asm.auth
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - jmespath (only for O(skip_workloads))
+seealso:
+  - module: servicemesh.asm.asm_revision_info
+  - module: servicemesh.asm.asm_namespace_inject
+"""
+
+EXAMPLES = r"""
+- name: Re-create what needs the asm-173-3 sidecar in demo and prove every pod is 2/2
+  servicemesh.asm.asm_rollout_verify:
+    revision: asm-173-3
+    namespaces: [demo]
+  register: rollout
+
+- name: Show what was restarted
+  ansible.builtin.debug:
+    msg: "{{ rollout.restarted | map(attribute='name') | list }}"
+
+- name: Only verify, never restart
+  servicemesh.asm.asm_rollout_verify:
+    revision: asm-173-3
+    namespace_selector: team=payments
+    restart: none
+
+- name: Evict pods (respecting PodDisruptionBudgets), two workloads at a time, skipping exempt ones
+  servicemesh.asm.asm_rollout_verify:
+    revision: asm-1162-2
+    namespaces: [shop]
+    restart: delete_pods
+    max_concurrent: 2
+    skip_workloads: metadata.labels."mesh.example.com/exempt" == 'true'
+
+- name: What would be restarted
+  servicemesh.asm.asm_rollout_verify:
+    revision: asm-173-3
+    namespaces: [demo]
+  check_mode: true
+"""
+
+RETURN = r"""
+complete:
+  description: Whether everything restarted rolled out and every verified pod is as expected (false in check mode).
+  returned: always
+  type: bool
+revision:
+  description: The expected revision (a tag resolved to its revision), or null when each namespace's labels decide.
+  returned: always
+  type: str
+  sample: asm-173-3
+restarted:
+  description: Workloads restarted (or, in check mode, that would be), one entry each.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod (a deleted bare pod) or another controller kind.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    name:
+      description: Workload name.
+      type: str
+    method:
+      description: C(rollout) (restartedAt patch), C(evict) (pods evicted one at a time) or C(delete) (bare pod).
+      type: str
+    pods:
+      description: Pods that needed it.
+      type: int
+    reasons:
+      description: Why, with a pod count per reason.
+      type: dict
+      sample: {no sidecar: 3}
+    state:
+      description: C(done), C(failed), C(timeout), or C(planned) in check mode.
+      type: str
+    message:
+      description: The last status seen (rollout progress, the blocking PodDisruptionBudget, the failure).
+      type: str
+    seconds:
+      description: Time from restart to rolled out.
+      type: float
+waited_for:
+  description: Workloads that were already rolling and were waited for, not restarted again (same fields as
+    RV(restarted)).
+  returned: always
+  type: list
+  elements: dict
+skipped_workloads:
+  description: Workloads whose pods need a sidecar but were not restarted, with the reason (paused, Job, skip_workloads,
+    namespace not labelled, restart none).
+  returned: always
+  type: list
+  elements: dict
+bare_pods:
+  description: Pods without a controller that need a sidecar; left untouched unless O(delete_bare_pods=true).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{namespace: demo, name: debug-shell, reason: no sidecar, deleted: false}]
+namespaces:
+  description: Per namespace counts after the run.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Namespace.
+      type: str
+    expected_revision:
+      description: The revision its pods must come from, null for none.
+      type: str
+    pods:
+      description: Pods (not terminating).
+      type: int
+    injected:
+      description: Pods with the expected revision's sidecar.
+      type: int
+    ready:
+      description: Pods with every container ready.
+      type: int
+    exempt:
+      description: Pods legitimately without a sidecar.
+      type: int
+    restarted:
+      description: Workloads restarted.
+      type: int
+    problems:
+      description: Pods in RV(failed_pods).
+      type: int
+failed_pods:
+  description: Pods not as expected at the end, with the reason and a hint.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{namespace: demo, name: reviews-6c88c486f4-cm5zx, ready: 1/2, workload: Deployment/reviews,
+            reason: "istio-proxy ImagePullBackOff: Back-off pulling image ...", hint: "check the proxy image ..."}]
+failed_workloads:
+  description: Restarts that failed or timed out (same fields as RV(restarted)).
+  returned: always
+  type: list
+  elements: dict
+unverified_pods:
+  description: Pods that need a sidecar but belong to skipped workloads or are bare, so were not verified.
+  returned: always
+  type: list
+  elements: dict
+elapsed_seconds:
+  description: Wall time of the run.
+  returned: always
+  type: float
+watch_relists:
+  description: How often a watch had to list again after 410 Gone.
+  returned: always
+  type: int
+api_requests:
+  description: Kubernetes API requests made (watches count once per stream).
+  returned: always
+  type: int
+api_retries:
+  description: Requests retried after a transient failure.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.servicemesh.asm.plugins.module_utils import module as runner
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import AUTH_ARG_SPEC
+from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import SelectionError
+from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import (
+    RESTART_CHOICES, VerificationFailed, run)
+
+
+def main():
+    argument_spec = dict(
+        revision=dict(type="str"),
+        namespaces=dict(type="list", elements="str", default=[]),
+        namespace_selector=dict(type="str"),
+        exclude=dict(type="list", elements="str", default=[]),
+        restart=dict(type="str", choices=list(RESTART_CHOICES), default="rollout"),
+        force_restart=dict(type="bool", default=False),
+        delete_bare_pods=dict(type="bool", default=False),
+        skip_workloads=dict(type="str"),
+        max_concurrent=dict(type="int", default=5),
+        timeout=dict(type="int", default=600),
+        wait=dict(type="bool", default=True),
+        detect_stale_proxies=dict(type="bool", default=True),
+        istio_namespace=dict(type="str", default="istio-system"),
+        **AUTH_ARG_SPEC
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    runner.run(module, run, SelectionError, VerificationFailed)
+
+
+if __name__ == "__main__":
+    main()
