@@ -56,7 +56,7 @@ SIM_ARGS ?=
 
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
-	@echo 'make demo         set-up + the main job against the simulated cluster (not implemented yet)'
+	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster'
 	@echo 'make test         everything CI runs: lint, unit, integration, sanity'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
@@ -132,8 +132,8 @@ sim: setup
 # ---------------------------------------------------------------------------------------------
 # not built yet
 
-demo:
-	@echo "make demo: not implemented yet (arrives with the role/playbook issue)" >&2; exit 1
+demo: setup
+	scripts/demo.sh
 
 bench:
 	@echo "make bench: not implemented yet (arrives with the benchmark issue)" >&2; exit 1

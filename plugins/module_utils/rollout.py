@@ -70,20 +70,21 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
             bare.append({"namespace": pod["namespace"], "name": pod["name"], "reason": reason,
                          "deleted": False, "will_delete": bool(delete_bare_pods)})
             continue
-        entry = needs.setdefault(key, {"pods": [], "reasons": {}})
+        entry = needs.setdefault(key, {"pods": [], "uids": [], "reasons": {}})
         entry["pods"].append(pod["name"])
+        entry["uids"].append(pod["uid"])
         why = reason if cls == podlib.NEEDS_RESTART else "force_restart"
         entry["reasons"][why] = entry["reasons"].get(why, 0) + 1
     if force_restart:
         for key in workloads:
             if key[1] in ns_infos and key not in needs:
-                needs[key] = {"pods": [], "reasons": {"force_restart": 1}}
+                needs[key] = {"pods": [], "uids": [], "reasons": {"force_restart": 1}}
     actions, skipped = [], []
     for key in sorted(needs):
         kind, namespace, name = key
         entry, info, w = needs[key], ns_infos[namespace], workloads.get(key)
         record = {"key": key, "kind": kind, "namespace": namespace, "name": name, "pods": entry["pods"],
-                  "reasons": entry["reasons"]}
+                  "uids": entry["uids"], "reasons": entry["reasons"]}
         # Legitimate skips leave the pods unverified; the others are verified and fail.
         skip, verify = None, False
         if kind in ("Job", "CronJob"):
@@ -116,7 +117,7 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
     if delete_bare_pods:
         for pod in bare:
             actions.append({"key": ("Pod", pod["namespace"], pod["name"]), "kind": "Pod", "namespace": pod["namespace"],
-                            "name": pod["name"], "pods": [pod["name"]], "reasons": {pod["reason"]: 1},
+                            "name": pod["name"], "pods": [pod["name"]], "uids": [], "reasons": {pod["reason"]: 1},
                             "method": "delete"})
     return {"actions": actions, "skipped": skipped, "bare": bare}
 
@@ -161,19 +162,26 @@ class Rollout(object):
         rs = self.cols["replicasets"].get(key[1], key[2]) if key[0] == "ReplicaSet" else None
         return rs["replicas"] if rs else None
 
-    def settled(self, key):
-        """(all pods as expected, pods that came back wrong)."""
+    def settled(self, key, old_uids=(), ignore_old=False):
+        """(all pods as expected, pods that came back wrong). A pod that was there before the restart
+        (uid in old_uids) and still needs one is not wrong, only not replaced yet: watches of different
+        resources are not ordered, so a Deployment can look rolled out before the pod watch shows its
+        old pods terminating, and an eviction queue still holds old pods. ignore_old: such pods do not
+        keep the workload from counting as settled."""
         live = [p for p in self.pods_of(key) if not p["terminating"]]
         classes = [(p, self.classify(p)) for p in live]
-        wrong = [(p, reason) for p, (cls, reason) in classes if cls == podlib.NEEDS_RESTART]
+        old = set(p["uid"] for p, (cls, _r) in classes if cls == podlib.NEEDS_RESTART and p["uid"] in old_uids)
+        wrong = [(p, reason) for p, (cls, reason) in classes if cls == podlib.NEEDS_RESTART and p["uid"] not in old]
         desired = self.desired(key)
         count_ok = desired is None or len(live) >= desired
-        return count_ok and all(cls in (podlib.OK, podlib.EXEMPT) for _p, (cls, _r) in classes), wrong
+        return count_ok and all(cls in (podlib.OK, podlib.EXEMPT) or (ignore_old and p["uid"] in old)
+                                for p, (cls, _r) in classes), wrong
 
     # actions
     def start(self, action, now):
         action.update(state="running", started=now, message="starting")
         method, (kind, namespace, name) = action["method"], action["key"]
+        action["old_uids"] = set(p["uid"] for p in self.pods_of(action["key"]))
         if method == "rollout":
             api_version, plural = WORKLOAD_API[kind]
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -215,7 +223,7 @@ class Rollout(object):
         if failed:
             return self.finish(action, "failed", now, message)
         if done:
-            ok, wrong = self.settled(key)
+            ok, wrong = self.settled(key, action["old_uids"])
             if wrong:
                 return self.finish(action, "failed", now, "pods came back wrong: %s" % "; ".join(
                     "%s: %s" % (p["name"], r) for p, r in wrong[:5]))
@@ -231,7 +239,7 @@ class Rollout(object):
             if pod is not None and pod["uid"] == uid:
                 action["message"] = "waiting for evicted pod %s to terminate" % name
                 return None
-            ok, wrong = self.settled(action["key"])
+            ok, wrong = self.settled(action["key"], action["old_uids"], ignore_old=True)
             if wrong:
                 return self.finish(action, "failed", now, "pods came back wrong: %s" % "; ".join(
                     "%s: %s" % (p["name"], r) for p, r in wrong[:5]))
@@ -285,12 +293,13 @@ class Rollout(object):
         while True:
             now = time.monotonic()
             self.events.clear()
-            # "wait" actions add no load: they never take a slot in the window.
+            # Workloads already rolling (from an earlier run or round) start first and take their
+            # slots: the bound is on workloads rolling at once, whoever started them.
             for action in [a for a in pending if a["method"] == "wait"]:
                 pending.remove(action)
                 self.start(action, now)
                 running.append(action)
-            while pending and sum(1 for a in running if a["method"] != "wait") < window:
+            while pending and len(running) < window:
                 action = pending.pop(0)
                 self.start(action, now)
                 running.append(action)
@@ -476,7 +485,11 @@ def run(client, params, check_mode=False, want_diff=False):
         if params.get("detect_stale_proxies", True) else {}
     ns_infos = {}
     for name in selected:
-        labels = existing[name]["labels"]
+        labels = dict(existing[name]["labels"])
+        if name in (params.get("planned_labels") or {}):
+            # Judge as if the labelling step (skipped in check mode) had happened.
+            labels = dict((k, v) for k, v in labels.items() if k not in ("istio-injection", "istio.io/rev"))
+            labels.update(params["planned_labels"][name] or {})
         injects, _matched, inject_reason = check_inject(webhooks, name, labels)
         ns_infos[name] = {"expected": target if target else injects, "injects": injects,
                           "inject_reason": inject_reason, "ambient": labels.get(AMBIENT_LABEL) == "ambient"}
@@ -527,6 +540,19 @@ def run(client, params, check_mode=False, want_diff=False):
     return _report(params, plan, cols, ns_infos, target, runner, check_mode, started, complete)
 
 
+def _progress(result, target):
+    """One line an operator can read while waiting: counts per namespace and what is awaited."""
+    parts = []
+    for ns in result["namespaces"]:
+        verified = ns["pods"] - ns["exempt"]
+        parts.append("%s: %d/%d pods ready%s" % (ns["name"], ns["ready"], ns["pods"], ", %d/%d with %s" % (
+            ns["injected"], verified, ns["expected_revision"]) if ns["expected_revision"] else ""))
+    waiting = ["%s/%s (%s)" % (w["kind"], w["name"], w["message"]) for w in result["failed_workloads"][:3]]
+    waiting += ["%s (%s)" % (p["name"], p["reason"]) for p in result["failed_pods"]
+                if not any(p["workload"] and p["workload"].split("/")[1] in w for w in waiting)][:3]
+    return "; ".join(parts) + ("; waiting on " + ", ".join(waiting) if waiting else "")
+
+
 def _report(params, plan, cols, ns_infos, target, runner, check_mode, started, complete):
     rs_items = cols["replicasets"].items
     skipped_keys = set(s["key"] for s in plan["skipped"] if not s["verified"])
@@ -558,7 +584,10 @@ def _report(params, plan, cols, ns_infos, target, runner, check_mode, started, c
             continue
         if check_mode:
             continue
-        entry["reason"], entry["hint"] = _explain(pod, cls, reason, info, actions_by_key.get(key))
+        action = actions_by_key.get(key)
+        entry["reason"], entry["hint"] = _explain(pod, cls, reason, info, action)
+        # Still in progress (a pod coming up, a restart not finished) rather than settled wrong.
+        entry["in_progress"] = cls == podlib.WAITING or bool(action and action.get("state") in ("running", "timeout"))
         failed_pods.append(entry)
         c["problems"] += 1
     restarted, waited, failed_workloads = [], [], []
@@ -598,12 +627,17 @@ def _report(params, plan, cols, ns_infos, target, runner, check_mode, started, c
         "watch_relists": sum(getattr(col, "relists", 0) for col in cols.values()),
         "warnings": [],
     }
+    result["progress"] = _progress(result, target)
     for s in plan["skipped"]:
         result["warnings"].append("%s not restarted: %s" % (_label(s["key"]), s["reason"]))
     for pod in plan["bare"]:
         if not pod["deleted"]:
             result["warnings"].append("bare pod %s/%s (no controller) left untouched: %s" % (
                 pod["namespace"], pod["name"], pod["reason"]))
+    settled_wrong = [p for p in failed_pods if not p["in_progress"]] + [
+        w for w in failed_workloads if w["state"] == "failed"]
+    if not params.get("fail_on_timeout", True) and not settled_wrong:
+        return result  # only still in progress: the caller runs another round
     if failed_pods or failed_workloads or (not complete and not check_mode):
         lines = ["%s/%s %s: %s" % (p["namespace"], p["name"], p["ready"], p["reason"]) for p in failed_pods[:10]]
         lines += ["%s %s/%s: %s" % (w["kind"], w["namespace"], w["name"], w["message"])

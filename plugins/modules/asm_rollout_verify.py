@@ -99,6 +99,13 @@ options:
       - Seconds to wait in all for restarts and verification.
     type: int
     default: 600
+  fail_on_timeout:
+    description:
+      - With V(false), reaching O(timeout) while restarts or pods are still in progress returns RV(complete=false)
+        and RV(progress) instead of failing, so that a caller can report progress and call again. A new call
+        waits for rollouts in progress and does not restart them again. Settled failures still fail.
+    type: bool
+    default: true
   wait:
     description:
       - Wait for pods that are still starting before verifying. With V(false) the state is judged as it is when the
@@ -111,6 +118,13 @@ options:
         upgrade, or a managed ASM data-plane update) as needing a restart.
     type: bool
     default: true
+  planned_labels:
+    description:
+      - Injection labels (C(istio-injection), C(istio.io/rev)) to assume for some namespaces instead of the ones they
+        carry, as a dictionary namespace to labels. Meant for check mode, where the labelling step wrote nothing;
+        pass its RV(servicemesh.asm.asm_namespace_inject#module:namespaces[].labels) so the plan shows what would
+        happen after it.
+    type: dict
   istio_namespace:
     description:
       - Namespace of the control plane.
@@ -274,6 +288,11 @@ unverified_pods:
   returned: always
   type: list
   elements: dict
+progress:
+  description: One line saying how far the namespaces are and what is still awaited.
+  returned: always
+  type: str
+  sample: "demo: 11/12 pods ready, 10/11 with asm-173-3; waiting on Deployment/reviews (2 of 3 new replicas updated)"
 elapsed_seconds:
   description: Wall time of the run.
   returned: always
@@ -314,7 +333,9 @@ def main():
         max_concurrent=dict(type="int", default=5),
         timeout=dict(type="int", default=600),
         wait=dict(type="bool", default=True),
+        fail_on_timeout=dict(type="bool", default=True),
         detect_stale_proxies=dict(type="bool", default=True),
+        planned_labels=dict(type="dict"),
         istio_namespace=dict(type="str", default="istio-system"),
         **AUTH_ARG_SPEC
     )

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that render the role's output the way kubectl prints tables."""
+
+from __future__ import annotations
+
+
+def _table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    return ["   ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
+
+
+def pod_row(pod):
+    """An asm_revision_info istiod_pods entry as a `kubectl get pods --show-labels` line."""
+    values = (pod["name"], pod["ready"], pod["status"], pod["restarts"], pod["age"], pod.get("labels_text", ""))
+    return "%-40s %-6s %-10s %-9s %-5s %s" % values
+
+
+def summary_table(report):
+    """The role's report as lines: a table per namespace, then restarts, skips and problems."""
+    rows = []
+    restarted = report.get("restarted") or []
+    for ns in report.get("namespaces") or []:
+        verified = ns["pods"] - ns["exempt"]
+        count = sum(1 for w in restarted if w["namespace"] == ns["name"] and w["method"] != "delete")
+        rows.append([ns["name"], ns["expected_revision"] or "-", "%d/%d" % (ns["injected"], verified),
+                     "%d/%d" % (ns["ready"], ns["pods"]), count, ns["problems"]])
+    lines = ["cluster %s: %s%s" % (report.get("cluster"), "injection %s, revision %s" % (
+        "enabled" if report.get("state") == "present" else "disabled", report.get("revision") or "-"),
+        " (check mode: nothing was changed)" if report.get("check_mode") else "")]
+    lines += _table(["NAMESPACE", "REVISION", "INJECTED", "READY", "RESTARTED", "PROBLEMS"], rows)
+    for w in report.get("restarted") or []:
+        lines.append("restarted %s/%s/%s by %s: %s" % (w["namespace"], w["kind"], w["name"], w["method"],
+                                                       w.get("message") or w.get("state")))
+    for w in report.get("skipped_workloads") or []:
+        lines.append("not restarted %s/%s/%s: %s" % (w["namespace"], w["kind"], w["name"], w["reason"]))
+    for pod in report.get("bare_pods") or []:
+        lines.append("bare pod %s/%s %s: %s" % (pod["namespace"], pod["name"],
+                                                "deleted" if pod.get("deleted") else "left untouched", pod["reason"]))
+    for pod in report.get("failed_pods") or []:
+        lines.append("PROBLEM %s/%s %s: %s -- %s" % (pod["namespace"], pod["name"], pod["ready"], pod["reason"],
+                                                     pod.get("hint", "")))
+    if report.get("message") and not report.get("complete"):
+        lines.append("FAILED: %s" % report["message"])
+    return lines
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"pod_row": pod_row, "summary_table": summary_table}
