@@ -64,7 +64,7 @@ help:
 	@echo 'make sanity       ansible-test sanity --python 3.11 on a copy in $(SANITY_ROOT)'
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
 	@echo 'make bench        benchmarks (not implemented yet)'
-	@echo 'make test-real    integration suite against a real cluster (not implemented yet)'
+	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
 	@echo 'make clean        remove caches and generated files (keeps .venv); distclean also removes .venv'
 
 # ---------------------------------------------------------------------------------------------
@@ -138,8 +138,9 @@ demo: setup
 bench:
 	@echo "make bench: not implemented yet (arrives with the benchmark issue)" >&2; exit 1
 
-test-real:
-	@echo "make test-real: not implemented yet (arrives with the real-cluster integration issue)" >&2; exit 1
+# Against a real cluster with Istio/ASM; the tests skip themselves without KUBECONFIG.
+test-real: setup
+	$(PYTEST_ENV) KUBECONFIG=$(KUBECONFIG) pytest $(PYTEST_OPTS) -rs tests/real
 
 # ---------------------------------------------------------------------------------------------
 
