@@ -1,0 +1,101 @@
+"""docs/rbac.yaml is exactly what the collection needs: the role runs under those rules (kubesim
+enforces them like RBAC) and every granted permission is used by the run, none missing, none spare."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+
+from ansible_helpers import BIN, ROOT, ansible_env
+
+GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "replicasets": "apps", "deployments": "apps",
+          "statefulsets": "apps", "daemonsets": "apps", "mutatingwebhookconfigurations": "admissionregistration.k8s.io",
+          "controlplanerevisions": "mesh.cloud.google.com"}
+
+
+def roles():
+    return dict((doc["metadata"]["name"], doc["rules"])
+                for doc in yaml.safe_load_all((ROOT / "docs" / "rbac.yaml").read_text()) if doc)
+
+
+def granted(rules):
+    return set((group, resource, verb) for rule in rules for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"])
+
+
+def used(sim, user, mark):
+    out = set()
+    for entry in sim.audit(mark):
+        if entry["user"] != user or entry["verb"] is None:
+            continue
+        assert entry["code"] != 403, entry  # nothing was refused
+        resource = entry["resource"] + ("/" + entry["subresource"] if entry["subresource"] else "")
+        out.add((GROUPS[entry["resource"]], resource, entry["verb"]))
+    return out
+
+
+def scenario_with_users(tmp_path, name, seed_users):
+    spec = yaml.safe_load((ROOT / "tests" / "kubesim" / "scenarios" / ("%s.yaml" % name)).read_text())
+    spec["users"] = seed_users
+    path = tmp_path / ("%s-rbac.yaml" % name)
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def run(playbook, sim, context, *extra):
+    return subprocess.run([str(BIN / "ansible-playbook"), str(ROOT / "playbooks" / playbook),
+                           "-e", "asm_kubeconfig=%s" % sim.kubeconfig, "-e", "asm_context=%s" % context, *extra],
+                          cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
+
+
+def test_operator_role_is_exactly_what_enable_and_disable_use(start_sim, tmp_path):
+    rules = roles()
+    users = [{"name": "operator", "token": "operator-token", "rules": rules["servicemesh-asm-operator"]}]
+    sim = start_sim(scenario_with_users(tmp_path, "seed", users))
+    # An OnDelete StatefulSet beside mysql (RollingUpdate) makes the run use evictions too.
+    from kubernetes import client
+    client.AppsV1Api(sim.api_client()).create_namespaced_stateful_set("demo", {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "cache"},
+        "spec": {"replicas": 1, "serviceName": "cache", "updateStrategy": {"type": "OnDelete"},
+                 "selector": {"matchLabels": {"app": "cache"}},
+                 "template": {"metadata": {"labels": {"app": "cache"}},
+                              "spec": {"containers": [{"name": "cache", "image": "docker.io/library/redis:7"}]}}}})
+    mark = sim.audit_mark()
+    enable = run("enable_injection.yml", sim, "kubesim-operator", "-e", "asm_namespaces=demo")
+    assert enable.returncode == 0, enable.stdout[-4000:]
+    disable = run("disable_injection.yml", sim, "kubesim-operator", "-e", "asm_namespaces=demo")
+    assert disable.returncode == 0, disable.stdout[-4000:]
+    needed = used(sim, "operator", mark)
+    grants = granted(rules["servicemesh-asm-operator"])
+    # controlplanerevisions exist only with managed ASM; the seed has none, the list is still made.
+    assert needed <= grants, "used but not granted: %s" % sorted(needed - grants)
+    assert grants <= needed, "granted but never used: %s" % sorted(grants - needed)
+
+
+def test_reader_role_suffices_for_check_mode_and_verification(start_sim, tmp_path):
+    rules = roles()
+    users = [{"name": "reader", "token": "reader-token", "rules": rules["servicemesh-asm-reader"]},
+             {"name": "operator", "token": "operator-token", "rules": rules["servicemesh-asm-operator"]}]
+    sim = start_sim(scenario_with_users(tmp_path, "seed", users))
+    mark = sim.audit_mark()
+    check = run("enable_injection.yml", sim, "kubesim-reader", "--check", "-e", "asm_namespaces=demo")
+    assert check.returncode == 0, check.stdout[-4000:]
+    assert run("enable_injection.yml", sim, "kubesim-operator", "-e", "asm_namespaces=demo").returncode == 0
+    verify = run("enable_injection.yml", sim, "kubesim-reader", "-e", "asm_namespaces=demo", "-e", "asm_restart=none")
+    assert verify.returncode == 0, verify.stdout[-4000:]
+    needed = used(sim, "reader", mark)
+    grants = granted(rules["servicemesh-asm-reader"])
+    assert needed <= grants, "used but not granted: %s" % sorted(needed - grants)
+    assert all(verb in ("get", "list", "watch") for _g, _r, verb in grants)
+
+
+def test_a_missing_permission_fails_with_a_message_naming_it(start_sim, tmp_path):
+    rules = [r for r in roles()["servicemesh-asm-operator"] if "pods/eviction" not in r["resources"]]
+    rules = [dict(r, verbs=[v for v in r["verbs"] if not (v == "patch" and "deployments" in r["resources"])])
+             for r in rules]
+    sim = start_sim(scenario_with_users(tmp_path, "seed", [{"name": "limited", "token": "t", "rules": rules}]))
+    result = run("enable_injection.yml", sim, "kubesim-limited", "-e", "asm_namespaces=demo")
+    assert result.returncode != 0
+    assert "Forbidden (403): the credentials in use may not patch daemonsets" in result.stdout, result.stdout[-3000:]
+    assert "cannot patch resource" in result.stdout
