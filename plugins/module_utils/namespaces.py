@@ -134,9 +134,10 @@ def run(client, params, check_mode=False, want_diff=False):
             selected.append(name)
             created.append(name)
     if not selected:
-        raise SelectionError("No namespaces selected after exclusions: %s. Matched by namespace_selector: %s." % (
-            "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in skipped) or "nothing matched",
-            ", ".join(sorted(matched)) if matched is not None else "(no selector)"))
+        matched_text = "" if matched is None else " Matched by namespace_selector %r: %s." % (
+            selector, ", ".join(sorted(matched)) or "no namespace")
+        raise SelectionError("No namespaces selected after exclusions: %s.%s" % (
+            "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in skipped) or "nothing matched", matched_text))
 
     webhooks = []
     tags = {}

@@ -150,7 +150,7 @@ def problem(record):
         if scheduled.get("status") == "False":
             return ("Pending, unschedulable: %s" % (scheduled.get("message") or scheduled.get("reason")),
                     "the cluster lacks room or matching nodes")
-        waiting = [n for n in ordered if statuses.get(n, {}).get("waiting")]
+        waiting = [n for n in dict.fromkeys(ordered) if statuses.get(n, {}).get("waiting")]  # istio-proxy once
         detail = ", ".join("%s %s" % (n, statuses[n]["waiting"]) for n in waiting[:3])
         return "Pending%s" % (" (%s)" % detail if detail else ""), "the pod is still starting"
     not_ready = [n for n in record["containers"] if not statuses.get(n, {}).get("ready")]

@@ -62,7 +62,11 @@ def human_age(seconds):
     days = hours // 24
     if days < 8 and hours % 24:
         return "%dd%dh" % (days, hours % 24)
-    return "%dd" % days
+    if days < 365 * 2:
+        return "%dd" % days
+    if days < 365 * 8 and days % 365:
+        return "%dy%dd" % (days // 365, days % 365)
+    return "%dy" % (days // 365)
 
 
 def _timestamp(text):
@@ -106,7 +110,9 @@ def injector_values(configmap):
         return None, None
     glob = values.get("global") or {}
     image = (glob.get("proxy") or {}).get("image") or "proxyv2"
-    if "/" not in image:
+    if "/" not in image and (not glob.get("hub") or glob.get("tag") in (None, "")):
+        image = None  # values without hub/tag (an old or hand-written ConfigMap): unknown, not "/proxyv2:"
+    elif "/" not in image:
         tag = str(glob.get("tag", ""))
         variant = glob.get("variant")
         if variant and variant != "default":
@@ -121,7 +127,8 @@ def _injector_configmap_or_none(cm):
 
 
 def _namespace_labels(ns):
-    return {"name": ns["metadata"]["name"], "labels": ns["metadata"].get("labels") or {}}
+    return {"name": ns["metadata"]["name"], "labels": ns["metadata"].get("labels") or {},
+            "phase": (ns.get("status") or {}).get("phase", "Active")}
 
 
 def fetch_inventory(client, istio_namespace):
@@ -177,8 +184,8 @@ def build_revisions(inventory, now=None):
             tags[hook["tag"]] = hook["revision"]
             if hook["tag"] not in rev["tags"]:
                 rev["tags"].append(hook["tag"])
-        if hook["tag"] == "default" or (hook["name"].split(".")[0] == "namespace" and not hook["tag"]
-                                        and not hook["deactivated"]):
+        serves_default = hook["tag"] == "default" or (hook["name"].split(".")[0] == "namespace" and not hook["tag"])
+        if serves_default and not hook["deactivated"]:
             rev["default"] = True
         if hook["endpoint"] and "://" in hook["endpoint"] and not rev["istiod"]["total"]:
             rev["managed"] = True
@@ -192,8 +199,8 @@ def build_revisions(inventory, now=None):
     for ns in inventory["namespaces"]:
         labels = ns["labels"]
         target = labels.get(REV_LABEL)
-        if labels.get(INJECTION_LABEL) == "enabled":
-            target = "default" if default else None
+        if INJECTION_LABEL in labels:  # it beats istio.io/rev; any value but `enabled` disables injection
+            target = "default" if default and labels[INJECTION_LABEL] == "enabled" else None
         target = tags.get(target, target)
         if target == "default" and default:
             target = default

@@ -188,8 +188,10 @@ class Rollout(object):
             updated = self.client.request("PATCH", api_path(api_version, plural, namespace, name),
                                           body=restart_patch(stamp), content_type="application/merge-patch+json",
                                           action="patch %s %r in namespace %s" % (plural, name, namespace))
+            # step() waits until the watched status has observed this generation. The response is not put
+            # into the cache: the watch may already have delivered the controller's newer status, which
+            # the older response would overwrite, leaving "waiting to observe" until the timeout.
             action["generation"] = updated["metadata"].get("generation", 0)
-            self.cols[kind].put(updated)
         elif method == "evict":
             pods = list(action["pods"]) or [p["name"] for p in self.pods_of(action["key"]) if not p["terminating"]]
             live = dict((p["name"], p["uid"]) for p in self.pods_of(action["key"]))

@@ -17,6 +17,9 @@ INJECTOR_SUFFIX = "sidecar-injector.istio.io"
 REV_LABEL = "istio.io/rev"
 TAG_LABEL = "istio.io/tag"
 INJECTION_LABEL = "istio-injection"
+INJECT_LABEL = "sidecar.istio.io/inject"
+# The injector skips these whatever their labels (istio/istio pkg/kube/inject/initializer.go IgnoredNamespaces).
+IGNORED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 
 
 def requirement_matches(requirement, labels):
@@ -85,16 +88,16 @@ def check_inject(webhooks, namespace_name, namespace_labels, pod_labels=None):
     """(revision or None, matching webhooks, reason) for a pod created in that namespace.
 
     The API server adds `kubernetes.io/metadata.name` to every namespace's labels; Istio's
-    injector also never injects into kube-system / kube-public (inject.go ignoredNamespaces)."""
+    injector also never injects into IGNORED_NAMESPACES (inject.go injectRequired)."""
     ns_labels = dict(namespace_labels or {})
     ns_labels.setdefault("kubernetes.io/metadata.name", namespace_name)
     pod_labels = pod_labels or {}
     matched = [w for w in webhooks if selector_matches(w["namespace_selector"], ns_labels)
                and selector_matches(w["object_selector"], pod_labels)]
-    if namespace_name in ("kube-system", "kube-public"):
+    if namespace_name in IGNORED_NAMESPACES:
         return None, matched, "Istio never injects into %s" % namespace_name
     if not matched:
-        return None, [], no_match_reason(webhooks, ns_labels)
+        return None, [], no_match_reason(webhooks, ns_labels, pod_labels)
     # Each matching injector re-injects in turn (webhook.go), so the last one called wins.
     effective = matched[-1]
     reason = "webhook %s/%s (revision %s%s)" % (effective["configuration"], effective["name"], effective["revision"],
@@ -104,15 +107,21 @@ def check_inject(webhooks, namespace_name, namespace_labels, pod_labels=None):
     return effective["revision"], matched, reason
 
 
-def no_match_reason(webhooks, ns_labels):
+def no_match_reason(webhooks, ns_labels, pod_labels=None):
     injection, rev = ns_labels.get(INJECTION_LABEL), ns_labels.get(REV_LABEL)
+    pod_labels = pod_labels or {}
     active = [w for w in webhooks if not w["deactivated"]]
     if not webhooks:
         return "there are no Istio injector webhooks in the cluster"
+    if pod_labels.get(INJECT_LABEL) == "false":
+        opted_in = dict((k, v) for k, v in pod_labels.items() if k != INJECT_LABEL)
+        if any(selector_matches(w["namespace_selector"], ns_labels) and selector_matches(w["object_selector"], opted_in)
+               for w in webhooks):
+            return "the pod opts out with the label %s=false" % INJECT_LABEL
     if injection == "enabled":
         if rev:
-            return ("istio-injection=enabled overrides istio.io/rev=%s and no default revision serves it: remove the "
-                    "istio-injection label" % rev)
+            return ("istio-injection=enabled overrides istio.io/rev=%s and no default revision serves it: remove "
+                    "the istio-injection label" % rev)
         return "istio-injection=enabled but there is no default revision (no `default` tag or unrevisioned install)"
     if injection is not None:
         return "istio-injection=%s disables injection and cannot be overridden" % injection
@@ -120,4 +129,9 @@ def no_match_reason(webhooks, ns_labels):
         known = sorted({w["tag"] or w["revision"] for w in active})
         return "no active injector serves istio.io/rev=%s (known revisions and tags: %s)" % (
             rev, ", ".join(known) or "none")
+    if pod_labels.get(REV_LABEL):
+        known = sorted({w["tag"] or w["revision"] for w in active})
+        return ("the namespace has neither istio.io/rev nor istio-injection, and no active injector serves the pod "
+                "label istio.io/rev=%s (known revisions and tags: %s)" % (
+                    pod_labels[REV_LABEL], ", ".join(known) or "none"))
     return "the namespace has neither istio.io/rev nor istio-injection"

@@ -15,8 +15,8 @@ GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "replicasets": "apps",
 
 
 def roles():
-    return dict((doc["metadata"]["name"], doc["rules"])
-                for doc in yaml.safe_load_all((ROOT / "docs" / "rbac.yaml").read_text()) if doc)
+    items = yaml.safe_load((ROOT / "docs" / "rbac.yaml").read_text())["items"]
+    return dict((role["metadata"]["name"], role["rules"]) for role in items)
 
 
 def granted(rules):

@@ -1,0 +1,328 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Auth resolution (kubernetes.core's options and K8S_AUTH_* fallbacks), paths, retries and failure
+messages of the client layer, without a network: requests go to a fake urllib3 pool."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import urllib3
+
+from ansible_collections.servicemesh.asm.plugins.module_utils import client as kube
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import (
+    KubeClient, KubeError, api_path, auth_from_params, describe_failure, retry_delay)
+
+HOST = "https://k8s.example.com:6443"
+
+
+def no_params():
+    return dict((option, None) for option in kube.AUTH_ARG_SPEC)
+
+
+# -- auth_from_params --------------------------------------------------------------------------------------
+
+
+def test_auth_nothing_given():
+    auth = auth_from_params(no_params(), environ={})
+    assert set(auth) == set(kube.AUTH_ARG_SPEC)
+    assert all(value is None for value in auth.values())
+
+
+def test_auth_environment_fallbacks():
+    environ = {
+        "K8S_AUTH_KUBECONFIG": "/etc/kube/config", "K8S_AUTH_CONTEXT": "prod", "K8S_AUTH_HOST": HOST,
+        "K8S_AUTH_API_KEY": "t0ken", "K8S_AUTH_USERNAME": "u", "K8S_AUTH_PASSWORD": "p",
+        "K8S_AUTH_VERIFY_SSL": "no", "K8S_AUTH_SSL_CA_CERT": "/ca.pem", "K8S_AUTH_CERT_FILE": "/c.pem",
+        "K8S_AUTH_KEY_FILE": "/k.pem", "K8S_AUTH_PROXY": "http://proxy:3128", "K8S_AUTH_NO_PROXY": "10.0.0.0/8",
+        "K8S_AUTH_PERSIST_CONFIG": "true", "K8S_AUTH_IMPERSONATE_USER": "alice",
+        "K8S_AUTH_IMPERSONATE_GROUPS": "devs, ops,,admins ",
+    }
+    auth = auth_from_params(no_params(), environ=environ)
+    assert auth == {
+        "kubeconfig": "/etc/kube/config", "context": "prod", "host": HOST, "api_key": "t0ken", "username": "u",
+        "password": "p", "validate_certs": False, "ca_cert": "/ca.pem", "client_cert": "/c.pem",
+        "client_key": "/k.pem", "proxy": "http://proxy:3128", "no_proxy": "10.0.0.0/8", "persist_config": True,
+        "impersonate_user": "alice", "impersonate_groups": ["devs", "ops", "admins"], "proxy_headers": None,
+    }
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("true", True), ("True", True), ("1", True), ("yes", True), ("on", True), (" TRUE ", True),
+    ("false", False), ("False", False), ("0", False), ("no", False), ("off", False), ("n", False),
+    # like kubernetes.core: anything that does not say false is true, so a typo never disables TLS checks
+    ("enabled", True), ("verify", True),
+])
+def test_auth_environment_booleans(text, expected):
+    auth = auth_from_params(no_params(), environ={"K8S_AUTH_VERIFY_SSL": text, "K8S_AUTH_PERSIST_CONFIG": text})
+    assert auth["validate_certs"] is expected
+    assert auth["persist_config"] is expected
+
+
+def test_auth_params_beat_environment_and_empty_environment_is_unset():
+    params = dict(no_params(), context="mine", validate_certs=True, impersonate_groups=["g"])
+    environ = {"K8S_AUTH_CONTEXT": "theirs", "K8S_AUTH_VERIFY_SSL": "false", "K8S_AUTH_IMPERSONATE_GROUPS": "x,y",
+               "K8S_AUTH_HOST": ""}
+    auth = auth_from_params(params, environ=environ)
+    assert (auth["context"], auth["validate_certs"], auth["impersonate_groups"], auth["host"]) == (
+        "mine", True, ["g"], None)
+    # validate_certs: false given explicitly is a value, not "unset"
+    auth = auth_from_params(dict(no_params(), validate_certs=False), environ={"K8S_AUTH_VERIFY_SSL": "true"})
+    assert auth["validate_certs"] is False
+
+
+def test_auth_proxy_headers_merge_params_and_environment():
+    environ = {"K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH": "pu:pp", "K8S_AUTH_PROXY_HEADERS_BASIC_AUTH": "bu:bp",
+               "K8S_AUTH_PROXY_HEADERS_USER_AGENT": "env-agent"}
+    params = dict(no_params(), proxy_headers={"proxy_basic_auth": None, "basic_auth": None, "user_agent": "mine"})
+    assert auth_from_params(params, environ=environ)["proxy_headers"] == {
+        "proxy_basic_auth": "pu:pp", "basic_auth": "bu:bp", "user_agent": "mine"}
+    assert auth_from_params(no_params(), environ={"K8S_AUTH_PROXY_HEADERS_USER_AGENT": "a"})["proxy_headers"] == {
+        "user_agent": "a"}
+    params = dict(no_params(), proxy_headers={"proxy_basic_auth": None, "basic_auth": None, "user_agent": None})
+    assert auth_from_params(params, environ={})["proxy_headers"] is None
+
+
+# -- api_path ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,path", [
+    (("v1", "namespaces"), "/api/v1/namespaces"),
+    (("v1", "namespaces", None, "demo"), "/api/v1/namespaces/demo"),
+    (("v1", "pods", "demo"), "/api/v1/namespaces/demo/pods"),
+    (("v1", "pods", "demo", "reviews-1", "eviction"), "/api/v1/namespaces/demo/pods/reviews-1/eviction"),
+    (("apps/v1", "deployments", "demo", "reviews"), "/apis/apps/v1/namespaces/demo/deployments/reviews"),
+    (("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
+     "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"),
+    (("mesh.cloud.google.com/v1beta1", "controlplanerevisions", "istio-system"),
+     "/apis/mesh.cloud.google.com/v1beta1/namespaces/istio-system/controlplanerevisions"),
+    (("v1", "configmaps", "a b", "x/y"), "/api/v1/namespaces/a%20b/configmaps/x%2Fy"),  # quoted, never a new segment
+])
+def test_api_path(args, path):
+    assert api_path(*args) == path
+
+
+# -- retry_delay --------------------------------------------------------------------------------------------
+
+
+def test_retry_delay_backoff_and_cap():
+    assert [retry_delay(attempt) for attempt in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+@pytest.mark.parametrize("header,delay", [
+    ("3", 3.0), ("0", 0.0), ("1.5", 1.5), ("-4", 0.0), ("3600", kube.MAX_RETRY_AFTER),
+    ("", 1.0), (None, 1.0), ("Wed, 21 Oct 2026 07:28:00 GMT", 1.0),  # unparsable: backoff for attempt 2
+])
+def test_retry_delay_honours_retry_after(header, delay):
+    assert retry_delay(2, header) == delay
+
+
+# -- describe_failure ----------------------------------------------------------------------------------------
+
+
+def test_describe_401():
+    message = describe_failure(401, {"message": "Unauthorized"}, "list namespaces (cluster scope)", HOST)
+    assert message == (
+        "Unauthorized (401) while trying to list namespaces (cluster scope): the API server at "
+        "https://k8s.example.com:6443 rejected the credentials (token, client certificate or username/password from "
+        "the kubeconfig, api_key or the environment). Check that they are valid and not expired. The API server "
+        "said: Unauthorized.")
+
+
+def test_describe_403_names_verb_and_resource():
+    body = {"message": 'namespaces "demo" is forbidden: User "ci-reader" cannot patch resource "namespaces" in API '
+                       'group "" in the namespace "demo"'}
+    message = describe_failure(403, body, "patch namespaces 'demo' (cluster scope)", HOST)
+    assert message == (
+        "Forbidden (403): the credentials in use may not patch namespaces 'demo' (cluster scope). The API server said: "
+        "namespaces \"demo\" is forbidden: User \"ci-reader\" cannot patch resource \"namespaces\" in API group \"\" "
+        "in the namespace \"demo\". Grant that permission to the user or service account (RBAC), or run with "
+        "credentials that have it.")
+
+
+def test_describe_404_429_500_and_others():
+    assert describe_failure(404, {"message": 'namespaces "x" not found'}, "get namespaces 'x'", HOST) == (
+        "Not found (404) while trying to get namespaces 'x'. The API server said: namespaces \"x\" not found.")
+    assert describe_failure(429, {}, "list pods", HOST) == (
+        "Too many requests (429) while trying to list pods, still refused after 6 attempts.")
+    assert describe_failure(500, {"message": "etcdserver: request timed out!"}, "list pods", HOST) == (
+        "The API server failed (500) while trying to list pods, after 6 attempts. The API server said: etcdserver: "
+        "request timed out!")
+    assert describe_failure(503, None, "list pods", HOST).startswith("The API server failed (503)")
+    assert describe_failure(409, {}, "patch x", HOST) == "Conflict (409) while trying to patch x."
+    assert describe_failure(422, {}, "create x", HOST) == (
+        "Invalid (422): the API server rejected the request to create x.")
+    assert describe_failure(418, {}, "get x", HOST) == "Request to get x failed with HTTP 418."
+
+
+# -- configuration loading ------------------------------------------------------------------------------------
+
+
+def kubeconfig_dict(server=HOST, token="s3cret"):
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "main",
+            "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "admin", "user": {"token": token}}, {"name": "reader", "user": {"token": "r"}}],
+            "contexts": [{"name": "main", "context": {"cluster": "c", "user": "admin"}},
+                         {"name": "ro", "context": {"cluster": "c", "user": "reader"}}]}
+
+
+def test_from_params_kubeconfig_dict_context_and_impersonation():
+    params = dict(no_params(), kubeconfig=kubeconfig_dict(), context="ro", impersonate_user="alice",
+                  impersonate_groups=["devs", "ops"])
+    client = KubeClient.from_params(params, environ={})
+    assert client.host == HOST
+    headers = client._headers()
+    assert headers["Authorization"] == "Bearer r"
+    assert (headers["Impersonate-User"], headers["Impersonate-Group"]) == ("alice", "devs,ops")
+    assert headers["User-Agent"] == kube.USER_AGENT
+    assert client.configuration.retries is False  # our loop retries, not urllib3's
+
+
+def test_from_params_host_and_api_key_without_kubeconfig():
+    client = KubeClient.from_params(dict(no_params(), host=HOST + "/", api_key="abc", validate_certs=False),
+                                    environ={})
+    assert client.host == HOST
+    assert client._headers()["Authorization"] == "Bearer abc"
+    assert client.configuration.verify_ssl is False
+
+
+def test_from_params_missing_kubeconfig_file(tmp_path):
+    missing = str(tmp_path / "nope")
+    with pytest.raises(KubeError) as err:
+        KubeClient.from_params(dict(no_params(), kubeconfig=missing), environ={})
+    assert str(err.value).startswith("kubeconfig file %s does not exist: give the path of a readable kubeconfig" %
+                                     missing)
+
+
+def test_from_params_unknown_context(tmp_path):
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(kubeconfig_dict()))
+    with pytest.raises(KubeError) as err:
+        KubeClient.from_params(dict(no_params(), kubeconfig=str(path), context="nosuch"), environ={})
+    message = str(err.value)
+    assert message.startswith("Could not load Kubernetes credentials: ")
+    assert "nosuch" in message
+    assert "(the context must be one of the contexts listed in the kubeconfig)" in message
+
+
+def test_from_params_missing_ca_file(tmp_path):
+    with pytest.raises(KubeError) as err:
+        KubeClient.from_params(dict(no_params(), kubeconfig=kubeconfig_dict(), ca_cert=str(tmp_path / "ca.pem")),
+                               environ={})
+    assert str(err.value) == "ca_cert file %s does not exist: give the path of a readable PEM file." % (
+        tmp_path / "ca.pem")
+
+
+# -- the request loop: retries, errors, pagination -------------------------------------------------------------
+
+
+class FakeResponse(object):
+    def __init__(self, status, body=None, headers=None):
+        self.status = status
+        self.data = json.dumps(body if body is not None else {}).encode()
+        self.headers = headers or {}
+
+
+class FakePool(object):
+    """Answers requests from a script: each entry is a FakeResponse or an exception to raise."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.urls = []
+
+    def request(self, method, url, body=None, headers=None, preload_content=True, timeout=None):
+        self.urls.append((method, url))
+        answer = self.script.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def make_client(script):
+    sleeps = []
+    client = KubeClient.from_params(dict(no_params(), host=HOST, api_key="abc"), environ={})
+    client.sleep = sleeps.append
+    client.pool = FakePool(script)
+    return client, sleeps
+
+
+def refused():
+    return urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111] "
+                                                       "Connection refused")
+
+
+def test_retries_429_honouring_retry_after_then_succeeds():
+    client, sleeps = make_client([FakeResponse(429, {"message": "slow down"}, {"Retry-After": "2"}),
+                                  FakeResponse(503, {}, {}), FakeResponse(200, {"kind": "Namespace"})])
+    assert client.request("GET", "/api/v1/namespaces/demo") == {"kind": "Namespace"}
+    assert sleeps == [2.0, 1.0]
+    assert (client.request_count, client.retries) == (3, 2)
+
+
+def test_gives_up_on_500_after_max_attempts():
+    client, sleeps = make_client([FakeResponse(500, {"message": "boom"})] * kube.MAX_ATTEMPTS)
+    with pytest.raises(KubeError) as err:
+        client.request("GET", "/api/v1/pods", action="list pods (all namespaces)")
+    assert err.value.status == 500
+    assert str(err.value) == ("The API server failed (500) while trying to list pods (all namespaces), after 6 "
+                              "attempts. The API server said: boom.")
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+def test_no_retry_on_403_and_the_error_carries_the_status():
+    body = {"kind": "Status", "reason": "Forbidden", "message": "nope"}
+    client, sleeps = make_client([FakeResponse(403, body)])
+    with pytest.raises(KubeError) as err:
+        client.request("PATCH", "/api/v1/namespaces/demo", body={}, action="patch namespaces 'demo'")
+    assert (err.value.status, err.value.reason, sleeps, client.request_count) == (403, "Forbidden", [], 1)
+    assert str(err.value).startswith("Forbidden (403): the credentials in use may not patch namespaces 'demo'.")
+
+
+def test_refused_connection_gives_up_quickly_with_a_clear_message():
+    client, sleeps = make_client([refused()] * kube.MAX_ATTEMPTS)
+    with pytest.raises(KubeError) as err:
+        client.request("GET", "/api/v1/namespaces", action="list namespaces (cluster scope)")
+    assert sleeps == [0.5, 1.0]  # CONNECT_ATTEMPTS: a wrong host or port does not make the user wait 15 s
+    message = str(err.value)
+    assert message.startswith("Cannot reach the Kubernetes API server at https://k8s.example.com:6443 while trying "
+                              "to list namespaces (cluster scope): ")
+    assert "Connection refused" in message
+    assert message.endswith("Check host, kubeconfig and context, and that the cluster is reachable from where the "
+                            "module runs.")
+
+
+def test_dropped_connections_get_the_full_backoff():
+    dropped = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))
+    client, sleeps = make_client([dropped] * 3 + [FakeResponse(200, {"items": []})])
+    assert client.request("GET", "/api/v1/namespaces") == {"items": []}
+    assert sleeps == [0.5, 1.0, 2.0]
+    client, sleeps = make_client([dropped] * kube.MAX_ATTEMPTS)
+    with pytest.raises(KubeError):
+        client.request("GET", "/api/v1/namespaces")
+    assert len(sleeps) == kube.MAX_ATTEMPTS - 1
+
+
+def test_tls_failure_is_not_retried():
+    client, sleeps = make_client([urllib3.exceptions.SSLError("certificate verify failed")])
+    with pytest.raises(KubeError) as err:
+        client.request("GET", "/version")
+    assert sleeps == []
+    assert str(err.value).startswith("TLS verification of the API server https://k8s.example.com:6443 failed: "
+                                     "certificate verify failed. Provide the cluster's CA with ca_cert")
+
+
+def test_list_follows_continue_tokens_and_restarts_on_410():
+    page = {"metadata": {"continue": "t1"}, "items": [{"n": 1}, {"n": 2}]}
+    expired = {"kind": "Status", "code": 410, "reason": "Expired", "message": "continue token too old"}
+    script = [FakeResponse(200, page), FakeResponse(410, expired),            # first try: expires mid-way
+              FakeResponse(200, page), FakeResponse(200, {"metadata": {"resourceVersion": "42"}, "items": [{"n": 3}]})]
+    client, sleeps = make_client(script)
+    items, version = client.list_with_version("/api/v1/pods", label_selector="app=x", limit=2,
+                                              transform=lambda item: item["n"])
+    assert (items, version) == ([1, 2, 3], "42")
+    urls = [url for method, url in client.pool.urls]
+    assert urls[0] == HOST + "/api/v1/pods?labelSelector=app%3Dx&limit=2"
+    assert urls[1] == HOST + "/api/v1/pods?labelSelector=app%3Dx&limit=2&continue=t1"
+    assert urls[3].endswith("&continue=t1")
