@@ -249,13 +249,20 @@ class Cluster:
             merged = {**new, "metadata": {**meta, **{k: cur_meta[k] for k in (
                 "uid", "creationTimestamp", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds",
                 "generation") if k in cur_meta}, "name": name}}
+            defaults = _DEFAULTERS.get(res.kind)
+            if defaults:  # the decoder defaults every write, updates and patches included
+                defaults(merged)
             if "status" in current or "status" in merged:
                 merged["status"] = current.get("status", {})
             if res is POD:
                 self._check_pod_update(current, merged)
-            if res.has_generation and _spec(merged) != _spec(current):
+            # Deployments also bump on annotation changes (apps deployment strategy PrepareForUpdate).
+            if res.has_generation and (_spec(merged) != _spec(current) or (res.kind == "Deployment" and (
+                    meta.get("annotations") or {}) != (cur_meta.get("annotations") or {}))):
                 merged["metadata"]["generation"] = cur_meta.get("generation", 1) + 1
         validate(res, merged)
+        if _same(merged, current):  # etcd3 GuaranteedUpdate: unchanged data is not written, no new resourceVersion
+            return current
         if dry_run:
             return merged
         if merged["metadata"].get("deletionTimestamp") and not merged["metadata"].get("finalizers"):
@@ -409,6 +416,14 @@ def _spec(obj: dict) -> str:
     return json.dumps(obj.get("spec"), sort_keys=True)
 
 
+def _same(new: dict, current: dict) -> bool:
+    """Equal but for TypeMeta and resourceVersion, which the store sets."""
+    def strip(obj):
+        return {**{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")},
+                "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
+    return strip(new) == strip(current)
+
+
 def pod_ready(pod: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -429,19 +444,48 @@ def _scaled(value, total: int, round_up: bool) -> int:
     return int(value)
 
 
+def _controllers_scale(cluster: Cluster, pods: list[dict]) -> int:
+    """disruption getExpectedScale: the summed spec.replicas of the pods' controllers, each once (a ReplicaSet's
+    Deployment stands for it); pods without a controller do not count. Controllers without a scale (DaemonSet,
+    Job), which the real controller refuses, count their pods."""
+    scales: dict[str, int] = {}
+    for pod in pods:
+        ref = next((r for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+        owner = cluster.by_uid(ref["uid"]) if ref else None
+        if owner is None:
+            continue
+        parent = next((r for r in owner["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+        if owner["kind"] == "ReplicaSet" and parent and parent["kind"] == "Deployment":
+            owner = cluster.by_uid(parent["uid"]) or owner
+        uid = owner["metadata"]["uid"]
+        if "replicas" in (owner.get("spec") or {}) and owner["kind"] in ("Deployment", "ReplicaSet", "StatefulSet"):
+            scales[uid] = owner["spec"]["replicas"]
+        else:
+            scales[uid] = scales.get(uid, 0) + 1
+    return sum(scales.values())
+
+
 def pdb_status(cluster: Cluster, pdb: dict) -> dict:
-    """disruption controller: expected, healthy and allowed disruptions of a PodDisruptionBudget."""
+    """disruption controller: expected, healthy and allowed disruptions of a PodDisruptionBudget.
+
+    pkg/controller/disruption: getExpectedPodCount takes the expected count from the pods' controllers' scale for
+    maxUnavailable and percentage minAvailable, from the matching pods for an integer minAvailable;
+    countHealthyPods skips pods being deleted."""
     pods = [p for p in cluster.store.objects(POD, pdb["metadata"]["namespace"])
-            if match_label_selector(pdb["spec"].get("selector"), p["metadata"].get("labels"))
-            and not p["metadata"].get("deletionTimestamp")]
-    expected, healthy = len(pods), sum(1 for p in pods if pod_ready(p))
+            if match_label_selector(pdb["spec"].get("selector"), p["metadata"].get("labels"))]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    healthy = sum(1 for p in live if pod_ready(p))
     spec = pdb["spec"]
     if spec.get("maxUnavailable") is not None:
+        expected = _controllers_scale(cluster, pods)
         desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, True))
+    elif isinstance(spec.get("minAvailable"), int):
+        expected, desired = len(pods), spec["minAvailable"]
     elif spec.get("minAvailable") is not None:
+        expected = _controllers_scale(cluster, pods)
         desired = _scaled(spec["minAvailable"], expected, True)
     else:
-        desired = expected
+        expected = desired = len(live)
     return {"expectedPods": expected, "currentHealthy": healthy, "desiredHealthy": desired,
             "disruptionsAllowed": max(0, healthy - desired), "observedGeneration": pdb["metadata"].get("generation")}
 

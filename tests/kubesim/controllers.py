@@ -111,6 +111,12 @@ class Controllers:
             ref = controller_ref(obj)
             if ref and ref["kind"] in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
                 enqueue(ref["kind"].lower(), ns, ref["name"])
+            if event.type == "DELETED" and ref and ref["kind"] == "ReplicaSet":
+                # deployment_controller.go deletePod: a Recreate rollout waits for its old pods to be gone.
+                rs = self.c.store.get(REPLICASET, ns, ref["name"])
+                owner = controller_ref(rs) if rs else None
+                if owner and owner["kind"] == "Deployment":
+                    enqueue("deployment", ns, owner["name"])
             for pdb in self.c.store.objects(PDB, ns):
                 enqueue("pdb", ns, pdb["metadata"]["name"])
             labels = meta.get("labels") or {}
@@ -228,15 +234,20 @@ class Controllers:
             if new_rs is not None:
                 self._scale_rs(d, new_rs, desired)
             return self._deployment_status(d, all_rs, new_rs)
-        if new_rs is None:
+        recreate = spec.get("strategy", {}).get("type") == "Recreate"
+        if new_rs is None and not recreate:
             new_rs = self._create_rs(d, thash, old_rs)
             all_rs.append(new_rs)
-        if spec.get("strategy", {}).get("type") == "Recreate":
+        if recreate:
             for rs in old_rs:
                 new = self._scale_rs(d, rs, 0)
                 all_rs[all_rs.index(rs)] = new
             still_running = any(self._owned_pods(rs) for rs in old_rs)
             if not still_running:
+                # recreate.go rolloutRecreate: the new ReplicaSet is created only once no old pod is left.
+                if new_rs is None:
+                    new_rs = self._create_rs(d, thash, old_rs)
+                    all_rs.append(new_rs)
                 new_rs = self._scale_rs(d, new_rs, desired)
         else:
             new_rs, all_rs = self._rolling(d, new_rs, old_rs, all_rs, desired)
@@ -718,6 +729,14 @@ class Controllers:
         ready = started and not blocked and all_ready and restartable_ready and status["phase"] == "Running"
         prev = old.get("conditions") or []
         completed = status["phase"] == "Succeeded"
+        if completed:  # KEP-753: once the main containers have exited, the kubelet stops the sidecars
+            finished = iso(rt.start_at + (rt.job_seconds or 0))
+            for st in init_statuses:
+                running = st["state"].get("running")
+                if running is not None:
+                    st.update(ready=False, started=False, state={"terminated": {
+                        "exitCode": 0, "reason": "Completed", "startedAt": running["startedAt"],
+                        "finishedAt": finished}})
 
         def cond(type_, ok, reason=None):
             c = {"type": type_, "status": "True" if ok else "False", "lastProbeTime": None,

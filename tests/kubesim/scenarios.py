@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -84,9 +85,19 @@ def _nodes(spec: dict) -> list[dict]:
         out.append({"apiVersion": "v1", "kind": "Node",
                     "metadata": {"name": n["name"], "labels": {"kubernetes.io/hostname": n["name"],
                                                                "kubernetes.io/os": "linux", **n.get("labels", {})}},
-                    "status": {"nodeInfo": {"kubeletVersion": n.get("kubelet_version", "v1.32.4")},
+                    "status": {"nodeInfo": _node_info(n["name"], n.get("kubelet_version", "v1.32.4")),
                                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
     return out
+
+
+def _node_info(name: str, kubelet_version: str) -> dict:
+    """core/v1 NodeSystemInfo as a GKE COS node's kubelet reports it: every field is required (clients that
+    validate, like the kubernetes Python client, refuse a Node without them)."""
+    ident = uuid.uuid5(uuid.NAMESPACE_DNS, name)
+    return {"architecture": "amd64", "bootID": str(uuid.uuid5(ident, "boot")), "containerRuntimeVersion":
+            "containerd://1.7.27", "kernelVersion": "6.6.72+", "kubeProxyVersion": kubelet_version,
+            "kubeletVersion": kubelet_version, "machineID": ident.hex, "operatingSystem": "linux",
+            "osImage": "Container-Optimized OS from Google", "systemUUID": str(uuid.uuid5(ident, "system"))}
 
 
 def _namespace(name: str, labels: dict | None = None) -> dict:

@@ -25,6 +25,8 @@ from .store import ApiError, not_found
 
 CRD_GROUPS = {"mesh.cloud.google.com"}  # served from CRDs: list items keep apiVersion/kind
 _WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+# Registries with ReturnDeletedObject (pods, services) or their own Delete answering the object (namespaces).
+_RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}
 
 
 @dataclass
@@ -98,11 +100,14 @@ class Server:
         entry["user"] = user.name
         info = self._request_info(request)
         if info is not None:
+            # RequestInfo: /api/v1/namespaces/<name> is a request in namespace <name> (authz, audit objectRef).
+            scope = info.namespace or (info.name if (info.resource.group, info.resource.plural) == ("", "namespaces")
+                                       else None)
             entry.update(verb=info.verb, resource=info.resource.plural, subresource=info.subresource,
-                         namespace=info.namespace, name=info.name)
+                         namespace=scope, name=info.name)
             res_name = f"{info.resource.plural}/{info.subresource}" if info.subresource else info.resource.plural
-            if not user.allows(info.verb, info.resource.group, res_name, info.namespace):
-                raise _forbidden(user.name, info, res_name)
+            if not user.allows(info.verb, info.resource.group, res_name, scope):
+                raise _forbidden(user.name, info, res_name, scope)
             self._inject_faults(info, request)
         request["info"] = info
         return await handler(request)
@@ -212,7 +217,16 @@ class Server:
         if info.verb == "delete":
             options = {**(_json(body) if body else {}), **_delete_query(request)}
             code, obj = c.delete(res, info.namespace, info.name, options, dry_run)
-            return self._object(request, res, obj, code)
+            # handlers/delete.go answers 200 (202 only for orphanDependents=false); an object deleted at once is
+            # answered with a Status unless its registry sets ReturnDeletedObject (store.go finalizeDelete).
+            if code == 200 and res.plural not in _RETURNS_DELETED_OBJECT:
+                meta = obj["metadata"]
+                return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                          "details": {"name": meta["name"], **({"group": res.group} if res.group
+                                                                              else {}),
+                                                      "kind": res.plural, "uid": meta["uid"]}})
+            return self._object(request, res, obj, 202 if code == 202 and options.get("orphanDependents") is False
+                                else 200)
         if info.verb == "deletecollection":
             items, _ = self._select(request, info)
             options = {**(_json(body) if body else {}), **_delete_query(request)}
@@ -269,6 +283,16 @@ class Server:
                           and matches(labels, o["metadata"].get("labels"))
                           and (not fields or match_fields(fields, o)))
 
+    def _as_of(self, request: web.Request, info: Request, items: list[dict], past: dict, start: tuple) -> list[dict]:
+        """The selected items after `start` as they were before the writes in `past` (Store.changed_since): a
+        continued list reads the snapshot of its first page (etcd at the continue token's revision)."""
+        keep = self._predicate(request, info)
+        by_key = {k: o for o in items if (k := (o["metadata"].get("namespace", ""), o["metadata"]["name"])) not in past}
+        for key, obj in past.items():
+            if obj is not None and key > start and (not info.namespace or key[0] == info.namespace) and keep(obj):
+                by_key[key] = obj
+        return [by_key[k] for k in sorted(by_key)]
+
     def _list(self, request: web.Request, info: Request) -> web.Response:
         store, res, query = self.cluster.store, info.resource, request.query
         limit = int(query.get("limit") or 0)
@@ -284,7 +308,13 @@ class Server:
                 raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent "
                                                "list result. You can start a new list without the continue "
                                                "parameter.")
-        items, remaining = self._select(request, info, start, limit)
+        past = store.changed_since(res, list_rv) if start is not None else None
+        if past:  # written since the first page: serve the snapshot at list_rv
+            items = self._as_of(request, info, self._select(request, info, start)[0], past, start)
+            remaining = len(items) - limit if limit and len(items) > limit else None
+            items = items[:limit] if limit else items
+        else:
+            items, remaining = self._select(request, info, start, limit)
         meta = {"resourceVersion": str(list_rv)}
         if remaining:
             last = items[-1]["metadata"]
@@ -435,7 +465,10 @@ class Server:
                 "sim_time": c.clock.now(), "last_activity": c.last_activity, "resource_version": c.store.rv,
                 "queue": len(c.queue), "pending_timers": len(c.clock._timers), "watchers": c.store.watcher_count(),
                 "objects": {r.plural: c.store.count(r) for r in RESOURCES},
-                "pods_ready": sum(1 for p in pods if _ready(p)), "pods": len(pods)})
+                "pods_ready": sum(1 for p in pods if _ready(p)), "pods": len(pods),
+                "pods_terminating": sum(1 for p in pods if p["metadata"].get("deletionTimestamp")),
+                "pods_injected": sum(1 for p in pods
+                                     if "sidecar.istio.io/status" in (p["metadata"].get("annotations") or {}))})
         return web.json_response({"error": "unknown control path"}, status=404)
 
 
@@ -497,10 +530,11 @@ def _scale(obj: dict) -> dict:
             "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)}}
 
 
-def _forbidden(user: str, info: Request, res_name: str) -> ApiError:
+def _forbidden(user: str, info: Request, res_name: str, namespace: str | None) -> ApiError:
+    """responsewriters.Forbidden: NewForbidden(group/resource, name, forbiddenMessage(attributes))."""
     group = info.resource.group
-    scope = f'in the namespace "{info.namespace}"' if info.namespace else "at the cluster scope"
-    subject = f'{res_name}{"." + group if group else ""}'
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    subject = f'{info.resource.plural}{"." + group if group else ""}'
     named = f' "{info.name}"' if info.name else ""
     return ApiError(403, "Forbidden", f'{subject}{named} is forbidden: User "{user}" cannot {info.verb} resource '
                                       f'"{res_name}" in API group "{group}" {scope}',

@@ -31,8 +31,9 @@ class ApiError(Exception):
     def status(self) -> dict:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
-        if self.details:
-            body["details"] = self.details
+        details = {k: v for k, v in (self.details or {}).items() if v}  # StatusDetails fields are omitempty
+        if details:
+            body["details"] = details
         return body
 
 
@@ -78,8 +79,13 @@ class Watcher:
                 "DELETED" if was_matching else None)
         else:
             kind = event.type if now_matches else None
+        obj = event.obj
+        if kind == "DELETED" and event.type == "MODIFIED":
+            # Leaving the selector: the previous (matching) object at the event's resourceVersion
+            # (cacher.go cacheWatcher.convertToWatchEvent).
+            obj = {**event.old, "metadata": {**event.old["metadata"], "resourceVersion": str(event.rv)}}
         if kind:
-            self.queue.put_nowait((kind, event.obj, event.rv))
+            self.queue.put_nowait((kind, obj, event.rv))
 
 
 class Store:
@@ -92,6 +98,7 @@ class Store:
         self._history: dict[Resource, collections.deque] = collections.defaultdict(
             lambda: collections.deque(maxlen=HISTORY_WINDOW))
         self._compacted: dict[Resource, int] = collections.defaultdict(int)
+        self._compacted_all = 0  # etcd compaction is global: every resource's older revisions are gone
         self._watchers: dict[Resource, set[Watcher]] = collections.defaultdict(set)
         self._listeners: list[Callable[[Resource, Event], None]] = []
         self.recording = True  # off while a scenario loads: no history, no watchers yet
@@ -191,9 +198,21 @@ class Store:
         for res, history in self._history.items():
             history.clear()
             self._compacted[res] = self.rv
+        self._compacted_all = self.rv
 
     def too_old(self, res: Resource, rv: int) -> bool:
-        return rv < self._compacted[res]
+        return rv < max(self._compacted[res], self._compacted_all)
+
+    def changed_since(self, res: Resource, rv: int) -> dict[Key, dict | None]:
+        """Objects written after `rv`, as they were at `rv` (None: absent then), from the history: what an etcd
+        read at revision `rv` sees for them (the caller checked too_old)."""
+        past: dict[Key, dict | None] = {}
+        for event in reversed(self._history[res]):  # newest first: the earliest event after rv is kept
+            if event.rv <= rv:
+                break
+            meta = event.obj["metadata"]
+            past[(meta.get("namespace", "") if res.namespaced else "", meta["name"])] = event.old
+        return past
 
     def watch(self, res: Resource, namespace: str | None, predicate: Callable[[dict], bool],
               since_rv: int | None) -> Watcher:
