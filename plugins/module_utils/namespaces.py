@@ -94,32 +94,51 @@ def _namespace_record(ns):
     return {"labels": meta.get("labels") or {}, "phase": (ns.get("status") or {}).get("phase", "Active")}
 
 
-def run(client, params, check_mode=False, want_diff=False):
-    """asm_namespace_inject: returns the module result (raises SelectionError/KubeError)."""
-    state, revision, istio_ns = params["state"], params.get("revision"), params["istio_namespace"]
-    named, selector, exclude = params.get("namespaces") or [], params.get("namespace_selector"), params.get("exclude")
+def selection_params(params):
+    """(named, selector, exclude) of a module's selection options, validated."""
+    named, selector = params.get("namespaces") or [], params.get("namespace_selector")
+    exclude = params.get("exclude") or []
     check_names("namespaces", named)
     check_names("exclude", exclude)
     if not named and not selector:
         raise SelectionError("No namespaces selected: give namespaces (a list of names) and/or namespace_selector (a "
                              "label selector such as 'env=prod' or 'team in (a,b)').")
+    return named, selector, exclude
+
+
+def selector_matches(client, selector):
+    """Names of the namespaces the label selector matches (the API server evaluates it), or None."""
+    if not selector:
+        return None
+    try:
+        return [ns["metadata"]["name"] for ns in client.list(
+            api_path("v1", "namespaces"), label_selector=selector, action="list namespaces matching %r" % selector)]
+    except KubeError as exc:
+        if exc.status == 400:
+            raise SelectionError("namespace_selector %r is not a valid label selector (%s). Valid forms: "
+                                 "'key=value', 'key!=value', 'key in (a,b)', 'key notin (a)', 'key', '!key', "
+                                 "comma-separated." % (selector, exc.body.get("message", exc))) from None
+        raise
+
+
+def nothing_selected(skipped, matched, selector):
+    matched_text = "" if matched is None else " Matched by namespace_selector %r: %s." % (
+        selector, ", ".join(sorted(matched)) or "no namespace")
+    return SelectionError("No namespaces selected after exclusions: %s.%s" % (
+        "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in skipped) or "nothing matched", matched_text))
+
+
+def run(client, params, check_mode=False, want_diff=False):
+    """asm_namespace_inject: returns the module result (raises SelectionError/KubeError)."""
+    state, revision, istio_ns = params["state"], params.get("revision"), params["istio_namespace"]
+    named, selector, exclude = selection_params(params)
     if state == "present" and not revision:
         raise SelectionError("state=present needs revision: the istio.io/rev value to set (a revision such as "
                              "asm-173-3 or a revision tag); asm_revision_info finds it.")
     namespaces_path = api_path("v1", "namespaces")
     existing = dict((ns["metadata"]["name"], _namespace_record(ns))
                     for ns in client.list(namespaces_path, action="list namespaces (cluster scope)"))
-    matched = None
-    if selector:
-        try:
-            matched = [ns["metadata"]["name"] for ns in client.list(
-                namespaces_path, label_selector=selector, action="list namespaces matching %r" % selector)]
-        except KubeError as exc:
-            if exc.status == 400:
-                raise SelectionError("namespace_selector %r is not a valid label selector (%s). Valid forms: "
-                                     "'key=value', 'key!=value', 'key in (a,b)', 'key notin (a)', 'key', '!key', "
-                                     "comma-separated." % (selector, exc.body.get("message", exc))) from None
-            raise
+    matched = selector_matches(client, selector)
     selected, skipped, missing = select(existing, named, matched, exclude, istio_ns)
     warnings = []
     created = []
@@ -134,10 +153,7 @@ def run(client, params, check_mode=False, want_diff=False):
             selected.append(name)
             created.append(name)
     if not selected:
-        matched_text = "" if matched is None else " Matched by namespace_selector %r: %s." % (
-            selector, ", ".join(sorted(matched)) or "no namespace")
-        raise SelectionError("No namespaces selected after exclusions: %s.%s" % (
-            "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in skipped) or "nothing matched", matched_text))
+        raise nothing_selected(skipped, matched, selector)
 
     webhooks = []
     tags = {}

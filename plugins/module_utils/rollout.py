@@ -11,12 +11,13 @@ not restarted again, so a re-run or an interrupted run converges without double 
 
 from __future__ import annotations
 
+import calendar
 import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
 from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import (
-    AMBIENT_LABEL, SelectionError, check_names, select)
+    AMBIENT_LABEL, SelectionError, nothing_selected, select, selection_params, selector_matches)
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     build_revisions, describe, fetch_inventory)
 from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection
@@ -33,6 +34,7 @@ except ImportError:
 RESTART_CHOICES = ("rollout", "delete_pods", "none")
 PER_NAMESPACE_LIMIT = 3  # above this many namespaces, list and watch cluster-wide
 EVICTION_RETRY_SECONDS = 2.0
+FAILED_CREATE_CHECK_SECONDS = 3.0  # how often FailedCreate Events are listed while StatefulSets/DaemonSets wait
 WORKLOAD_API = {"Deployment": ("apps/v1", "deployments"), "StatefulSet": ("apps/v1", "statefulsets"),
                 "DaemonSet": ("apps/v1", "daemonsets")}
 
@@ -122,6 +124,15 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
     return {"actions": actions, "skipped": skipped, "bare": bare}
 
 
+def _event_time(event):
+    """Seconds since the epoch of an Event's last occurrence (0 when it has no timestamp)."""
+    stamp = event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
+    try:
+        return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _ordinal(name):
     suffix = name.rsplit("-", 1)[-1]
     return int(suffix) if suffix.isdigit() else -1
@@ -135,6 +146,7 @@ class Rollout(object):
         self.client, self.cols, self.ns_infos, self.images = client, cols, ns_infos, images
         self.params, self.deadline = params, deadline
         self.events = cols["pods"].changed
+        self._next_event_check = 0
 
     # state lookups
     def replicasets(self):
@@ -179,7 +191,7 @@ class Rollout(object):
 
     # actions
     def start(self, action, now):
-        action.update(state="running", started=now, message="starting")
+        action.update(state="running", started=now, started_wall=time.time(), message="starting")
         method, (kind, namespace, name) = action["method"], action["key"]
         action["old_uids"] = set(p["uid"] for p in self.pods_of(action["key"]))
         if method == "rollout":
@@ -308,6 +320,8 @@ class Rollout(object):
             for action in running:
                 self.step(action, now)
             running = [a for a in running if a["state"] == "running"]
+            self.check_failed_creates(running, now)
+            running = [a for a in running if a["state"] == "running"]
             if not pending and not running:
                 return True
             if now >= self.deadline:
@@ -317,6 +331,29 @@ class Rollout(object):
                         action["state"] = "timeout"
                 return False
             self.events.wait(min(1.0, max(0.05, self.deadline - now)))
+
+    def check_failed_creates(self, running, now):
+        """StatefulSets and DaemonSets have no ReplicaFailure condition: a pod their controller cannot
+        create (an unreachable fail-closed injector webhook: "failed calling webhook") shows only as a
+        FailedCreate Event on the workload. While such restarts wait, list those Events, once per
+        namespace every few seconds, and fail the restarts they name instead of waiting for the timeout."""
+        if now < self._next_event_check:
+            return
+        stalled = [a for a in running if a["kind"] in ("StatefulSet", "DaemonSet") and now - a["started"] >= 2.0]
+        if not stalled:
+            return
+        self._next_event_check = now + FAILED_CREATE_CHECK_SECONDS
+        for namespace in sorted(set(a["namespace"] for a in stalled)):
+            events = self.client.list(api_path("v1", "events", namespace), field_selector="reason=FailedCreate",
+                                      action="list FailedCreate events in namespace %s" % namespace)
+            for action in [a for a in stalled if a["namespace"] == namespace]:
+                w = self.workload(action["key"])
+                # Event timestamps have whole seconds (and another clock): allow a little slack.
+                recent = [e for e in events if w is not None and (e.get("involvedObject") or {}).get("uid") == w["uid"]
+                          and _event_time(e) >= action["started_wall"] - 2]
+                if recent:
+                    latest = max(recent, key=_event_time)
+                    self.finish(action, "failed", now, "new pods cannot be created: %s" % latest.get("message"))
 
     def wait_verified(self, relevant):
         """Wait until no relevant pod is still coming up, or the deadline."""
@@ -423,7 +460,8 @@ def _explain(pod, cls, reason, info, action):
     """(reason, hint) for a pod that is not as expected at the end."""
     if cls == podlib.WAITING:
         return podlib.problem(pod) if reason != "terminating" else ("still terminating", "wait a little longer")
-    if action and pod["name"] in action["pods"] and action.get("state") != "done":
+    # By uid: a StatefulSet's re-created pod has its predecessor's name.
+    if action and pod["uid"] in action.get("uids", ()) and action.get("state") != "done":
         return ("%s; its %s %s did not complete: %s" % (
                 reason, action["kind"], action["method"], action.get("message")),
                 "look at the workload's new pods and events (kubectl describe %s %s -n %s)" % (
@@ -448,33 +486,19 @@ def run(client, params, check_mode=False, want_diff=False):
     started = time.monotonic()
     deadline = started + params["timeout"]
     skip_expr = _validate(params)
-    named, selector, exclude = params.get("namespaces") or [], params.get("namespace_selector"), params.get("exclude")
-    check_names("namespaces", named)
-    check_names("exclude", exclude)
-    if not named and not selector:
-        raise SelectionError("No namespaces selected: give namespaces (a list of names) and/or namespace_selector (a "
-                             "label selector such as 'env=prod').")
+    named, selector, exclude = selection_params(params)
     istio_ns = params["istio_namespace"]
     inventory = fetch_inventory(client, istio_ns)
     revisions, tags, _default = build_revisions(inventory)
     by_name = dict((r["name"], r) for r in revisions)
     existing = dict((ns["name"], ns) for ns in inventory["namespaces"])
-    matched = None
-    if selector:
-        try:
-            matched = [ns["metadata"]["name"] for ns in client.list(
-                api_path("v1", "namespaces"), label_selector=selector, action="list namespaces matching %r" % selector)]
-        except KubeError as exc:
-            if exc.status == 400:
-                raise SelectionError("namespace_selector %r is not a valid label selector: %s" % (
-                    selector, exc.body.get("message", exc))) from None
-            raise
+    matched = selector_matches(client, selector)
     selected, not_selected, missing = select(existing, named, matched, exclude, istio_ns)
     if missing:
-        raise SelectionError("Namespaces that do not exist: %s." % ", ".join(missing))
+        raise SelectionError("Namespaces that do not exist: %s. Fix the names or create them first."
+                             % ", ".join(missing))
     if not selected:
-        raise SelectionError("No namespaces selected after exclusions: %s." % (
-            "; ".join("%s (%s)" % (s["name"], s["reason"]) for s in not_selected) or "nothing matched"))
+        raise nothing_selected(not_selected, matched, selector)
     target = params.get("revision")
     if target:
         target = tags.get(target, target)
@@ -539,6 +563,13 @@ def run(client, params, check_mode=False, want_diff=False):
         finally:
             for col in cols.values():
                 col.stop()
+        if actions and any(a.get("state") != "done" for a in actions):
+            # Watches of different resources are not ordered: a restart judged failed from its workload's
+            # status may still see old pods the pod watch has not shown terminating. Report from a fresh list.
+            try:
+                cols["pods"].load()
+            except KubeError:
+                pass  # keep the watched state
     return _report(params, plan, cols, ns_infos, target, runner, check_mode, started, complete)
 
 
