@@ -75,10 +75,12 @@ def injection_labels(labels):
     return {k: v for k, v in (labels or {}).items() if k in INJECTION_KEYS}
 
 
-def desired_labels(labels, state, revision):
-    """The namespace's injection labels after the change."""
+def desired_labels(labels, state, revision, previous=None):
+    """The namespace's injection labels after the change (restore: what `previous` says)."""
     if state == "present":
         return {REV_LABEL: revision}
+    if state == "restore":
+        return injection_labels(previous)
     return {}
 
 
@@ -135,6 +137,10 @@ def run(client, params, check_mode=False, want_diff=False):
     if state == "present" and not revision:
         raise SelectionError("state=present needs revision: the istio.io/rev value to set (a revision such as "
                              "asm-173-3 or a revision tag); asm_revision_info finds it.")
+    previous = params.get("previous_labels") or {}
+    if state == "restore" and not previous:
+        raise SelectionError("state=restore needs previous_labels: a dictionary namespace -> its injection labels, "
+                             "as namespaces[].previous_labels of an earlier run returned them.")
     namespaces_path = api_path("v1", "namespaces")
     existing = dict((ns["metadata"]["name"], _namespace_record(ns))
                     for ns in client.list(namespaces_path, action="list namespaces (cluster scope)"))
@@ -154,6 +160,11 @@ def run(client, params, check_mode=False, want_diff=False):
             created.append(name)
     if not selected:
         raise nothing_selected(skipped, matched, selector)
+    if state == "restore":
+        unknown = [n for n in selected if n not in previous]
+        if unknown:
+            raise SelectionError("previous_labels has no entry for %s: give every selected namespace its labels to "
+                                 "restore ({} for none)." % ", ".join(unknown))
 
     webhooks = []
     tags = {}
@@ -185,7 +196,7 @@ def run(client, params, check_mode=False, want_diff=False):
         if INJECTION_LABEL in before and REV_LABEL in before:
             warnings.append("Namespace %s carried both istio-injection=%s and istio.io/rev=%s: istio-injection wins, "
                             "so istio.io/rev was ignored." % (name, before[INJECTION_LABEL], before[REV_LABEL]))
-        after = desired_labels(labels, state, revision)
+        after = desired_labels(labels, state, revision, previous.get(name))
         record["labels"] = after
         if state == "present":
             new_labels = dict((k, v) for k, v in labels.items() if k not in INJECTION_KEYS)
@@ -211,7 +222,8 @@ def run(client, params, check_mode=False, want_diff=False):
         for name, patch in patches.items():
             if name in created:
                 client.request("POST", namespaces_path, body={"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                    "name": name, "labels": desired_labels({}, state, revision)}}, action="create namespace %s" % name)
+                    "name": name, "labels": desired_labels({}, state, revision, previous.get(name))}},
+                    action="create namespace %s" % name)
             else:
                 client.request("PATCH", api_path("v1", "namespaces", name=name), body=patch,
                                content_type="application/merge-patch+json",

@@ -51,10 +51,17 @@ options:
     default: []
   state:
     description:
-      - V(present) labels for injection by O(revision); V(absent) removes the injection labels.
+      - V(present) labels for injection by O(revision); V(absent) removes the injection labels; V(restore) puts back
+        the injection labels of O(previous_labels) (a rollback).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, restore]
     default: present
+  previous_labels:
+    description:
+      - With O(state=restore), each selected namespace's injection labels to restore, as a dictionary namespace to
+        labels, for example the RV(namespaces[].previous_labels) of the run being rolled back. V({}) for a namespace
+        removes both labels.
+    type: dict
   create:
     description:
       - Create named namespaces that do not exist, with the injection labels.
@@ -112,6 +119,13 @@ EXAMPLES = r"""
   servicemesh.asm.asm_namespace_inject:
     state: absent
     namespaces: [demo]
+
+- name: Roll a labelling back to what it was
+  servicemesh.asm.asm_namespace_inject:
+    state: restore
+    namespaces: "{{ labelled.namespaces | map(attribute='name') }}"
+    previous_labels: "{{ dict(labelled.namespaces | map(attribute='name')
+                              | zip(labelled.namespaces | map(attribute='previous_labels'))) }}"
 """
 
 RETURN = r"""
@@ -159,7 +173,7 @@ created:
   type: list
   elements: str
 revision:
-  description: The revision labelled (null for O(state=absent)).
+  description: The revision labelled (null for O(state=absent) and O(state=restore)).
   returned: always
   type: str
 state:
@@ -185,14 +199,16 @@ def main():
         namespaces=dict(type="list", elements="str", default=[]),
         namespace_selector=dict(type="str"),
         exclude=dict(type="list", elements="str", default=[]),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state=dict(type="str", choices=["present", "absent", "restore"], default="present"),
+        previous_labels=dict(type="dict"),
         create=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
         istio_namespace=dict(type="str", default="istio-system"),
         **AUTH_ARG_SPEC
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("state", "present", ("revision",))])
+                           required_if=[("state", "present", ("revision",)),
+                                        ("state", "restore", ("previous_labels",))])
     runner.run(module, run, SelectionError)
 
 

@@ -173,3 +173,37 @@ def test_execution_environment_matches_the_collection():
     core = ee["dependencies"]["ansible_core"]["package_pip"]
     assert textwrap.dedent(core).split(">=")[0] == "ansible-core"
     assert re.search(r"ansible-core\s*>=\s*2\.16", requirements) and "2.16" in core
+
+
+def test_disable_restores_the_labels_from_the_enable_report(seed, tmp_path):
+    """Rollback: disable with asm_restore_from puts back what enable replaced (legacy's istio-injection)."""
+    report = tmp_path / "enable.json"
+    kc = "asm_kubeconfig=%s" % seed.kubeconfig
+    assert playbook(ENABLE, "-e", kc, "-e", "asm_namespaces=demo,legacy", "-e",
+                    "asm_report_path=%s" % report).returncode == 0
+    run = playbook(DISABLE, "-e", kc, "-e", "asm_namespaces=demo,legacy", "-e", "asm_restore_from=%s" % report)
+    assert run.returncode == 0, run.stdout[-4000:]
+    labels = seed.kubectl("get", "ns", "demo", "legacy", "--show-labels").stdout
+    assert "istio-injection=enabled" in labels and "istio.io/rev" not in labels
+    # Back as before: legacy's label injects nothing (no default revision), so no pod keeps a sidecar.
+    for namespace in ("demo", "legacy"):
+        assert all(p[2] is None for p in pods(seed, namespace).values())
+
+
+def test_installed_collection_runs_its_playbook_by_fqcn(seed, tmp_path):
+    """ansible-galaxy collection build + install, then `ansible-playbook servicemesh.asm.enable_injection`."""
+    build = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path",
+                            str(tmp_path)], cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    tarball = next(tmp_path.glob("servicemesh-asm-*.tar.gz"))
+    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p",
+                              str(tmp_path / "installed"), "--offline"], cwd=tmp_path, env=ansible_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    run = subprocess.run([str(BIN / "ansible-playbook"), "servicemesh.asm.enable_injection", "-e",
+                          "asm_kubeconfig=%s" % seed.kubeconfig, "-e", "asm_namespaces=demo"], cwd=tmp_path,
+                         env=ansible_env(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "installed")), capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "installed/ansible_collections/servicemesh/asm/roles/sidecar_injection" in run.stdout
+    assert all(p[0] == "2/2" for n, p in pods(seed, "demo").items() if CONTROLLERS.match(n))
