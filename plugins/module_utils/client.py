@@ -319,6 +319,10 @@ class KubeClient(object):
             body_json = _json_or_empty(response.data)
             status = response.status
             retryable = status in RETRY_STATUSES and (retry_429 or status != 429)
+            # Our patches carry no resourceVersion precondition, so re-sending one after a 409 is
+            # safe; the API server retries such conflicts itself, but a proxy or an aggregated
+            # server may not.
+            retryable = retryable or (status == 409 and method == "PATCH" and body_json.get("reason") == "Conflict")
             if retryable and attempt < MAX_ATTEMPTS:
                 self.retries += 1
                 self.sleep(retry_delay(attempt, response.headers.get("Retry-After")))
