@@ -41,8 +41,8 @@ SANITY_DIR := $(SANITY_ROOT)/ansible_collections/servicemesh/asm
 # (its pylint config forbids even the `_` throwaway name; its pep8 differs from ruff's), which buys
 # nothing for a test server that only runs under the project venv's Python 3.11 -- and tried on the
 # kubesim files it reported exactly such issues.  ruff (make lint) and their own tests cover them.
-# The same holds for the subprocess-driven integration harness (tests/integration, tests/real).
-SANITY_EXCLUDES := --exclude tests/kubesim --exclude tests/unit/kubesim --exclude tests/integration --exclude tests/real
+# The same holds for the subprocess-driven integration harness (tests/integration, tests/real, bench).
+SANITY_EXCLUDES := --exclude tests/kubesim --exclude tests/unit/kubesim --exclude tests/integration --exclude tests/real --exclude bench
 
 # pytest: tests/ makes `kubesim` importable, collections/ makes `ansible_collections.servicemesh.asm`
 # importable (the same layout ansible-test units uses).

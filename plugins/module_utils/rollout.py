@@ -344,8 +344,14 @@ class Rollout(object):
             return
         self._next_event_check = now + FAILED_CREATE_CHECK_SECONDS
         for namespace in sorted(set(a["namespace"] for a in stalled)):
-            events = self.client.list(api_path("v1", "events", namespace), field_selector="reason=FailedCreate",
-                                      action="list FailedCreate events in namespace %s" % namespace)
+            try:
+                events = self.client.list(api_path("v1", "events", namespace), field_selector="reason=FailedCreate",
+                                          action="list FailedCreate events in namespace %s" % namespace)
+            except KubeError as exc:
+                # Only a diagnosis: without it (e.g. no RBAC permission to list events) a stall ends at the timeout.
+                if exc.status == 403:
+                    self._next_event_check = float("inf")
+                return
             for action in [a for a in stalled if a["namespace"] == namespace]:
                 w = self.workload(action["key"])
                 # Event timestamps have whole seconds (and another clock): allow a little slack.

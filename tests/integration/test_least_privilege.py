@@ -9,7 +9,7 @@ import yaml
 
 from ansible_helpers import BIN, ROOT, ansible_env
 
-GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "replicasets": "apps", "deployments": "apps",
+GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "events": "", "replicasets": "apps", "deployments": "apps",
           "statefulsets": "apps", "daemonsets": "apps", "mutatingwebhookconfigurations": "admissionregistration.k8s.io",
           "controlplanerevisions": "mesh.cloud.google.com"}
 
@@ -61,6 +61,8 @@ def test_operator_role_is_exactly_what_enable_and_disable_use(start_sim, tmp_pat
                  "selector": {"matchLabels": {"app": "cache"}},
                  "template": {"metadata": {"labels": {"app": "cache"}},
                               "spec": {"containers": [{"name": "cache", "image": "docker.io/library/redis:7"}]}}}})
+    # Rollouts longer than the FailedCreate check's 2 s make the run list events too.
+    sim.faults(readiness_delay=3)
     mark = sim.audit_mark()
     enable = run("enable_injection.yml", sim, "kubesim-operator", "-e", "asm_namespaces=demo")
     assert enable.returncode == 0, enable.stdout[-4000:]

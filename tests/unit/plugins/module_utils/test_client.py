@@ -146,9 +146,9 @@ def test_describe_404_429_500_and_others():
     assert describe_failure(404, {"message": 'namespaces "x" not found'}, "get namespaces 'x'", HOST) == (
         "Not found (404) while trying to get namespaces 'x'. The API server said: namespaces \"x\" not found.")
     assert describe_failure(429, {}, "list pods", HOST) == (
-        "Too many requests (429) while trying to list pods, still refused after 6 attempts.")
+        "Too many requests (429) while trying to list pods, still refused after 8 attempts.")
     assert describe_failure(500, {"message": "etcdserver: request timed out!"}, "list pods", HOST) == (
-        "The API server failed (500) while trying to list pods, after 6 attempts. The API server said: etcdserver: "
+        "The API server failed (500) while trying to list pods, after 8 attempts. The API server said: etcdserver: "
         "request timed out!")
     assert describe_failure(503, None, "list pods", HOST).startswith("The API server failed (503)")
     assert describe_failure(409, {}, "patch x", HOST) == "Conflict (409) while trying to patch x."
@@ -266,9 +266,9 @@ def test_gives_up_on_500_after_max_attempts():
     with pytest.raises(KubeError) as err:
         client.request("GET", "/api/v1/pods", action="list pods (all namespaces)")
     assert err.value.status == 500
-    assert str(err.value) == ("The API server failed (500) while trying to list pods (all namespaces), after 6 "
+    assert str(err.value) == ("The API server failed (500) while trying to list pods (all namespaces), after 8 "
                               "attempts. The API server said: boom.")
-    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
 
 def test_no_retry_on_403_and_the_error_carries_the_status():
