@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from urllib.parse import quote, urlencode
 
@@ -254,6 +255,7 @@ class KubeClient(object):
         self.sleep = sleep
         self.request_count = 0
         self.retries = 0
+        self._count_lock = threading.Lock()  # watches and restart waves use the client from threads
 
     @classmethod
     def from_params(cls, params, environ=None):
@@ -293,7 +295,8 @@ class KubeClient(object):
         attempt = 0
         while True:
             attempt += 1
-            self.request_count += 1
+            with self._count_lock:
+                self.request_count += 1
             try:
                 response = self.pool.request(
                     method, self._url(path, query), body=data, headers=self._headers(content_type),
@@ -306,7 +309,8 @@ class KubeClient(object):
                 # NewConnectionError (refused, unknown host) is a ConnectTimeoutError too.
                 refused = isinstance(exc, (urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError))
                 if attempt < (CONNECT_ATTEMPTS if refused else MAX_ATTEMPTS):
-                    self.retries += 1
+                    with self._count_lock:
+                        self.retries += 1
                     self.sleep(retry_delay(attempt))
                     continue
                 raise KubeError("Cannot reach the Kubernetes API server at %s while trying to %s: %s. Check host, "
@@ -324,7 +328,8 @@ class KubeClient(object):
             # server may not.
             retryable = retryable or (status == 409 and method == "PATCH" and body_json.get("reason") == "Conflict")
             if retryable and attempt < MAX_ATTEMPTS:
-                self.retries += 1
+                with self._count_lock:
+                    self.retries += 1
                 self.sleep(retry_delay(attempt, response.headers.get("Retry-After")))
                 continue
             error_class = WatchExpired if status == 410 else KubeError

@@ -12,6 +12,7 @@ not restarted again, so a re-run or an interrupted run converges without double 
 from __future__ import annotations
 
 import calendar
+import concurrent.futures
 import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
@@ -32,6 +33,7 @@ except ImportError:
     HAS_JMESPATH = False
 
 RESTART_CHOICES = ("rollout", "delete_pods", "none")
+START_THREADS = 8  # concurrent restart requests in one wave
 PER_NAMESPACE_LIMIT = 3  # above this many namespaces, list and watch cluster-wide
 EVICTION_RETRY_SECONDS = 2.0
 FAILED_CREATE_CHECK_SECONDS = 3.0  # how often FailedCreate Events are listed while StatefulSets/DaemonSets wait
@@ -313,10 +315,16 @@ class Rollout(object):
                 pending.remove(action)
                 self.start(action, now)
                 running.append(action)
-            while pending and len(running) < window:
-                action = pending.pop(0)
-                self.start(action, now)
-                running.append(action)
+            starting = []
+            while pending and len(running) + len(starting) < window:
+                starting.append(pending.pop(0))
+            # Restarts are independent requests: issue a wave of them concurrently.
+            if len(starting) > 1:
+                with concurrent.futures.ThreadPoolExecutor(min(START_THREADS, len(starting))) as pool:
+                    list(pool.map(self.start, starting, [now] * len(starting)))
+            elif starting:
+                self.start(starting[0], now)
+            running.extend(starting)
             for action in running:
                 self.step(action, now)
             running = [a for a in running if a["state"] == "running"]

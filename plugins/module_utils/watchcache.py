@@ -29,6 +29,7 @@ class Collection(object):
         self.changed = changed or threading.Event()
         self.description = description or path
         self.items = {}
+        self._by_namespace = {}  # namespace -> {name: record}: per-namespace reads stay O(pods there)
         self.resource_version = None
         self.error = None
         self.relists = 0
@@ -49,15 +50,18 @@ class Collection(object):
         entries, version = self.client.list_with_version(self.path, transform=self._entry,
                                                          action="list " + self.description)
         items = dict(e for e in entries if e is not None)
+        by_namespace = {}
+        for (namespace, name), record in items.items():
+            by_namespace.setdefault(namespace, {})[name] = record
         with self._lock:
-            self.items, self.resource_version = items, version
+            self.items, self._by_namespace, self.resource_version = items, by_namespace, version
         self.changed.set()
 
     def values(self, namespace=None):
         with self._lock:
             if namespace is None:
                 return list(self.items.values())
-            return [v for (ns, _name), v in self.items.items() if ns == namespace]
+            return list(self._by_namespace.get(namespace, {}).values())
 
     def get(self, namespace, name):
         with self._lock:
@@ -66,8 +70,16 @@ class Collection(object):
     def put(self, obj):
         """Apply an object we just wrote (a patch response) without waiting for its event."""
         if self._keep(obj):
-            with self._lock:
-                self.items[(obj["metadata"].get("namespace"), obj["metadata"]["name"])] = self.transform(obj)
+            self._store(obj["metadata"].get("namespace"), obj["metadata"]["name"], self.transform(obj))
+
+    def _store(self, namespace, name, record):
+        with self._lock:
+            if record is None:
+                self.items.pop((namespace, name), None)
+                self._by_namespace.get(namespace, {}).pop(name, None)
+            else:
+                self.items[(namespace, name)] = record
+                self._by_namespace.setdefault(namespace, {})[name] = record
 
     def start(self):
         if self._thread is None:
@@ -109,10 +121,6 @@ class Collection(object):
             self.resource_version = meta["resourceVersion"]
         if event.get("type") == "BOOKMARK" or not self._keep(obj):
             return
-        key = (meta.get("namespace"), meta.get("name"))
-        with self._lock:
-            if event["type"] == "DELETED":
-                self.items.pop(key, None)
-            else:
-                self.items[key] = self.transform(obj)
+        record = None if event["type"] == "DELETED" else self.transform(obj)
+        self._store(meta.get("namespace"), meta.get("name"), record)
         self.changed.set()

@@ -89,6 +89,7 @@ class Controllers:
         self.c = cluster
         self.runtime: dict[str, PodRuntime] = {}
         self._hashes: dict[tuple, str] = {}
+        self._deadline_checks: set[tuple] = set()
         self.pilot_waiters: dict[str, set] = {}
         self._next_node = 0
         cluster.handlers.update({
@@ -384,8 +385,12 @@ class Controllers:
                               now_iso, prev)
             if counts_moved or (progressing and progressing["reason"] != "ReplicaSetUpdated"):
                 cond["lastUpdateTime"] = now_iso
-            self.c.later(d["spec"].get("progressDeadlineSeconds", 600) + 0.01, "deployment",
-                         d["metadata"]["namespace"], d["metadata"]["name"])
+            # One deadline check per rollout progress, not one per status write (thousands at scale).
+            deadline_key = (d["metadata"]["uid"], cond["lastUpdateTime"])
+            if deadline_key not in self._deadline_checks:
+                self._deadline_checks.add(deadline_key)
+                self.c.later(d["spec"].get("progressDeadlineSeconds", 600) + 0.01, "deployment",
+                             d["metadata"]["namespace"], d["metadata"]["name"])
         conditions.append(cond)
         failure = next((c for rs in all_rs for c in (rs.get("status") or {}).get("conditions") or []
                         if c["type"] == "ReplicaFailure"), None)
