@@ -184,6 +184,10 @@ api_requests:
   description: Number of Kubernetes API requests made.
   returned: always
   type: int
+api_retries:
+  description: Requests retried after a transient failure.
+  returned: always
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
