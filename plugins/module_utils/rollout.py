@@ -200,9 +200,14 @@ class Rollout(object):
         if method == "rollout":
             api_version, plural = WORKLOAD_API[kind]
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            updated = self.client.request("PATCH", api_path(api_version, plural, namespace, name),
-                                          body=restart_patch(stamp), content_type="application/merge-patch+json",
-                                          action="patch %s %r in namespace %s" % (plural, name, namespace))
+            try:
+                updated = self.client.request("PATCH", api_path(api_version, plural, namespace, name),
+                                              body=restart_patch(stamp), content_type="application/merge-patch+json",
+                                              action="patch %s %r in namespace %s" % (plural, name, namespace))
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+                return self.finish(action, "failed", now, self.gone(kind, namespace))
             # step() waits until the watched status has observed this generation. The response is not put
             # into the cache: the watch may already have delivered the controller's newer status, which
             # the older response would overwrite, leaving "waiting to observe" until the timeout.
@@ -215,8 +220,12 @@ class Rollout(object):
         elif method == "delete":
             pod = self.cols["pods"].get(namespace, name)
             if pod:
-                self.client.request("DELETE", api_path("v1", "pods", namespace, name),
-                                    action="delete pod %r in namespace %s" % (name, namespace))
+                try:
+                    self.client.request("DELETE", api_path("v1", "pods", namespace, name),
+                                        action="delete pod %r in namespace %s" % (name, namespace))
+                except KubeError as exc:
+                    if exc.status != 404:  # already gone is what a delete wants
+                        raise
 
     def step(self, action, now):
         method, key = action["method"], action["key"]
@@ -228,7 +237,7 @@ class Rollout(object):
             return self._step_evict(action, now)
         w = self.workload(key)
         if w is None:
-            return self.finish(action, "failed", now, "the %s was deleted during the rollout" % key[0])
+            return self.finish(action, "failed", now, self.gone(key[0], key[1]))
         if w["observed"] < action.get("generation", 0):
             action["message"] = "waiting for the controller to observe the restart"
             return None
@@ -298,6 +307,20 @@ class Rollout(object):
             return None
         return self.finish(action, "done", now, "all pods replaced")
 
+    def gone(self, kind, namespace):
+        """Why a workload vanished mid-run: most often its namespace is being deleted. Asked once per
+        vanished workload, so no namespace watch is kept for this rare case."""
+        try:
+            ns = self.client.request("GET", api_path("v1", "namespaces", name=namespace),
+                                     action="get namespace %s" % namespace)
+        except KubeError as exc:
+            if exc.status != 404:
+                return "the %s was deleted during the rollout" % kind
+            return "namespace %s was deleted during the run; its workloads were not verified" % namespace
+        if ns.get("metadata", {}).get("deletionTimestamp"):
+            return "namespace %s was deleted during the run; its workloads were not verified" % namespace
+        return "the %s was deleted during the rollout" % kind
+
     @staticmethod
     def finish(action, state, now, message):
         action.update(state=state, finished=now, message=message,
@@ -327,7 +350,8 @@ class Rollout(object):
                 self.start(starting[0], now)
             running.extend(starting)
             for action in running:
-                self.step(action, now)
+                if action["state"] == "running":  # a start can already have failed it
+                    self.step(action, now)
             running = [a for a in running if a["state"] == "running"]
             self.check_failed_creates(running, now)
             running = [a for a in running if a["state"] == "running"]
@@ -698,8 +722,10 @@ def _report(params, plan, cols, ns_infos, target, runner, check_mode, started, c
         lines += ["%s %s/%s: %s" % (w["kind"], w["namespace"], w["name"], w["message"])
                   for w in failed_workloads[:10] if not any(w["name"] in line for line in lines)]
         more = len(failed_pods) - 10
-        message = "Sidecar verification failed after %.0fs: %d pods not as expected%s. %s%s" % (
-            elapsed, len(failed_pods), "" if complete else " (timeout)", "; ".join(lines),
+        counted = ["%d pods not as expected" % len(failed_pods)] if failed_pods or not failed_workloads else []
+        counted += ["%d workloads failed" % len(failed_workloads)] if failed_workloads else []
+        message = "Sidecar verification failed after %.0fs: %s%s. %s%s" % (
+            elapsed, ", ".join(counted), "" if complete else " (timeout)", "; ".join(lines),
             " (and %d more)" % more if more > 0 else "")
         raise VerificationFailed(message, result)
     return result

@@ -117,3 +117,24 @@ def test_nothing_outside_the_selection_is_touched(seed):
     assert pods(seed, "legacy") == before
     for system in ("kube-system", "istio-system", "kube-public", "kube-node-lease"):
         assert "istio.io/rev" not in seed.kubectl("get", "ns", system, "--show-labels").stdout
+
+
+def test_namespace_deleted_mid_run_fails_naming_it_and_finishes_the_others(seed):
+    """`legacy` is deleted while its restart waits: the run fails naming the namespace, `demo` is
+    still rolled out and verified, and nothing outside the selection is written."""
+    seed.faults(readiness_delay=3)
+    before = pods(seed, "demo")
+    proc = subprocess.Popen([str(BIN / "ansible-playbook"), ENABLE, "-e", "asm_kubeconfig=%s" % seed.kubeconfig,
+                             "-e", "asm_namespaces=demo,legacy"], cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while ("deployments", "legacy-app") not in restarts(seed) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    seed.kubectl("delete", "namespace", "legacy", "--wait=false")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, out[-4000:]
+    assert "namespace legacy was deleted during the run" in out, out[-4000:]
+    assert converged(seed)
+    assert pods(seed, "demo")["debug-shell"][1] == before["debug-shell"][1]
+    assert set(restarts(seed).values()) == {1}
+    assert touched_namespaces(seed) <= {"demo", "legacy"}

@@ -150,3 +150,42 @@ def test_explain_statefulset_pod_recreated_under_the_same_name():
     assert reason == ("no sidecar; its StatefulSet rollout did not complete: pods came back wrong: mysql-0: "
                       "no sidecar")
     assert hint == "look at the workload's new pods and events (kubectl describe statefulset mysql -n demo)"
+
+
+class GoneClient(Client):
+    """Answers a restart PATCH with 404 and a namespace GET with the given namespace (None: 404)."""
+
+    def __init__(self, namespace):
+        super().__init__()
+        self.namespace = namespace
+
+    def request(self, method, path, body=None, content_type=None, action=None, **kwargs):
+        self.calls.append((method, path))
+        if method == "GET" and path == "/api/v1/namespaces/demo" and self.namespace is not None:
+            return self.namespace
+        raise rollout.KubeError("not found", status=404)
+
+
+def rollout_action():
+    return {"method": "rollout", "key": ("Deployment", "demo", "reviews"), "kind": "Deployment",
+            "namespace": "demo", "name": "reviews"}
+
+
+def test_restart_of_a_workload_whose_namespace_was_deleted_fails_naming_the_namespace():
+    for namespace in (None, {"metadata": {"name": "demo", "deletionTimestamp": "2026-11-25T10:00:00Z"}}):
+        client = GoneClient(namespace)
+        action = rollout_action()
+        runner(client=client).start(action, time.monotonic())
+        assert action["state"] == "failed"
+        assert action["message"] == "namespace demo was deleted during the run; its workloads were not verified"
+        assert [m for m, _p in client.calls] == ["PATCH", "GET"]
+
+
+def test_a_workload_deleted_on_its_own_is_named_as_such():
+    action = rollout_action()
+    r = runner(client=GoneClient({"metadata": {"name": "demo"}}))
+    r.start(action, time.monotonic())
+    assert action["state"] == "failed" and action["message"] == "the Deployment was deleted during the rollout"
+    action.update(state="running", generation=1)  # the PATCH had worked; the Deployment vanished afterwards
+    r.step(action, time.monotonic())
+    assert action["state"] == "failed" and action["message"] == "the Deployment was deleted during the rollout"
