@@ -153,7 +153,7 @@ def test_explain_statefulset_pod_recreated_under_the_same_name():
 
 
 class GoneClient(Client):
-    """Answers a restart PATCH with 404 and a namespace GET with the given namespace (None: 404)."""
+    """Answers a restart PATCH with 404 and a namespace list by name with the given namespace (None: none)."""
 
     def __init__(self, namespace):
         super().__init__()
@@ -161,9 +161,12 @@ class GoneClient(Client):
 
     def request(self, method, path, body=None, content_type=None, action=None, **kwargs):
         self.calls.append((method, path))
-        if method == "GET" and path == "/api/v1/namespaces/demo" and self.namespace is not None:
-            return self.namespace
         raise rollout.KubeError("not found", status=404)
+
+    def list(self, path, label_selector=None, field_selector=None, action=None):
+        self.calls.append(("LIST", path))
+        assert path == "/api/v1/namespaces" and field_selector == "metadata.name=demo"
+        return [self.namespace] if self.namespace else []
 
 
 def rollout_action():
@@ -178,7 +181,7 @@ def test_restart_of_a_workload_whose_namespace_was_deleted_fails_naming_the_name
         runner(client=client).start(action, time.monotonic())
         assert action["state"] == "failed"
         assert action["message"] == "namespace demo was deleted during the run; its workloads were not verified"
-        assert [m for m, _p in client.calls] == ["PATCH", "GET"]
+        assert [m for m, _p in client.calls] == ["PATCH", "LIST"]
 
 
 def test_a_workload_deleted_on_its_own_is_named_as_such():
