@@ -318,9 +318,8 @@ class KubeClient(object):
                                 "runs." % (self.host, action, _root_cause(exc))) from None
             if 200 <= response.status < 300:
                 return response
-            if stream:
-                response.read()
-            body_json = _json_or_empty(response.data)
+            # A streamed response's body is read here, once: .data would not hold it afterwards.
+            body_json = _json_or_empty(response.read() if stream else response.data)
             status = response.status
             retryable = status in RETRY_STATUSES and (retry_429 or status != 429)
             # Our patches carry no resourceVersion precondition, so re-sending one after a 409 is
@@ -372,14 +371,17 @@ class KubeClient(object):
         raise KubeError("Could not list %s consistently: the continue token kept expiring." % path, 410)
 
     def watch(self, path, resource_version, label_selector=None, field_selector=None, timeout_seconds=30,
-              action=None):
+              action=None, on_open=None):
         """Yield watch events ({type, object}) until the server closes the stream. A too-old
-        resourceVersion raises WatchExpired; the caller lists again and resumes from there."""
+        resourceVersion raises WatchExpired; the caller lists again and resumes from there.
+        on_open() is called once the server has accepted the watch."""
         query = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": int(max(1, timeout_seconds)), "labelSelector": label_selector,
                  "fieldSelector": field_selector}
         response = self.open("GET", path, query, action=action or "watch %s" % path, stream=True,
                              timeout=timeout_seconds + 15)
+        if on_open is not None:
+            on_open()
         buffer = b""
         try:
             for chunk in response.stream(65536, decode_content=True):

@@ -142,15 +142,20 @@ def fetch_inventory(client, istio_namespace):
                              transform=_injector_configmap_or_none)
     namespaces = client.list(api_path("v1", "namespaces"), action="list namespaces (cluster scope)",
                              transform=_namespace_labels)
+    warnings = []
     try:
         cprs = client.list(api_path("mesh.cloud.google.com/v1beta1", "controlplanerevisions", istio_namespace),
                            action="list controlplanerevisions " + in_istio)
     except KubeError as exc:  # the CRD exists only with managed ASM
-        if exc.status != 404:
+        if exc.status not in (403, 404):
             raise
         cprs = []
+        if exc.status == 403:  # the injector webhooks still tell the revisions; only managed ASM's channels are missed
+            warnings.append("Not allowed to list controlplanerevisions (mesh.cloud.google.com) %s: managed ASM "
+                            "revisions are judged from the injector webhooks alone. Grant list on them to see their "
+                            "channels and readiness." % in_istio)
     return {"pods": pods, "mwcs": [m for m in mwcs if is_injector_configuration(m)],
-            "configmaps": [c for c in configmaps if c], "namespaces": namespaces, "cprs": cprs}
+            "configmaps": [c for c in configmaps if c], "namespaces": namespaces, "cprs": cprs, "warnings": warnings}
 
 
 def build_revisions(inventory, now=None):
@@ -284,6 +289,7 @@ def run(client, params, check_mode=False, want_diff=False):
             revisions, tags, params.get("revision"), params.get("prefer"), params.get("allow_unready"))
     except RevisionError as exc:
         if params.get("require_revision", True) or params.get("revision"):
-            raise
+            raise RevisionError(" ".join([str(exc)] + inventory["warnings"])) from None
         result["revision_reason"] = str(exc)
+    result["warnings"] = inventory["warnings"]
     return result

@@ -34,6 +34,7 @@ except ImportError:
 
 RESTART_CHOICES = ("rollout", "delete_pods", "none")
 START_THREADS = 8  # concurrent restart requests in one wave
+WATCH_ANSWER_SECONDS = 10  # most to wait, before the first restart, for the API server to accept the watches
 EVALUATE_EVERY = 0.2  # seconds between judgements while events stream in
 PER_NAMESPACE_LIMIT = 3  # above this many namespaces, list and watch cluster-wide
 EVICTION_RETRY_SECONDS = 2.0
@@ -356,6 +357,7 @@ class Rollout(object):
             running = [a for a in running if a["state"] == "running"]
             if not pending and not running:
                 return True
+            self.raise_fatal_watch_error()
             if now >= self.deadline:
                 for action in running + pending:
                     action.setdefault("state", "timeout")
@@ -393,6 +395,14 @@ class Rollout(object):
                     latest = max(recent, key=_event_time)
                     self.finish(action, "failed", now, "new pods cannot be created: %s" % latest.get("message"))
 
+    def raise_fatal_watch_error(self):
+        """A watch the API server refuses (say, no RBAC permission to watch) would leave the wait blind
+        until the timeout: end it now, with the refusal's message."""
+        for col in self.cols.values():
+            error = getattr(col, "fatal_error", None)
+            if error is not None:
+                raise error
+
     def _pause(self, now):
         """Sleep until something changed (at most 1 s), then let a burst of events settle: during a
         big rollout thousands arrive per second, and judging after each would only take CPU from
@@ -407,23 +417,45 @@ class Rollout(object):
             pending = [p for p in self.cols["pods"].values() if relevant(p) and self.classify(p)[0] == podlib.WAITING]
             if not pending or time.monotonic() >= self.deadline:
                 return
+            self.raise_fatal_watch_error()
             self._pause(time.monotonic())
 
 
 # -- module entry ----------------------------------------------------------------------------------
+# progress_interval is the role's (seconds per round); the modules have no such option.
+LIMITS = {"timeout": (1, 86400, " seconds"), "max_concurrent": (1, 10000, ""),
+          "progress_interval": (1, 86400, " seconds")}
+
+
+def option_errors(params, names=None):
+    """What is wrong with the rollout options, one message per option naming it (as `names` says: the
+    role passes its asm_* variable names) and what would be valid. The module and the role's
+    up-front check share it, so a bad option is refused before any namespace is labelled."""
+    names = names or {}
+    errors = []
+    for option, (low, high, unit) in sorted(LIMITS.items()):
+        value = params.get(option)
+        if value is not None and not low <= value <= high:
+            errors.append("%s must be between %d and %d%s, got %s." % (names.get(option, option), low, high, unit,
+                                                                     value))
+    expression = params.get("skip_workloads")
+    if expression and HAS_JMESPATH:
+        try:
+            jmespath.compile(expression)
+        except jmespath.exceptions.JMESPathError as exc:
+            errors.append("%s %r is not a valid JMESPath expression: %s" % (
+                names.get("skip_workloads", "skip_workloads"), expression, exc))
+    return errors
+
+
 def _validate(params):
-    if params["timeout"] <= 0 or params["timeout"] > 86400:
-        raise SelectionError("timeout must be between 1 and 86400 seconds, got %s." % params["timeout"])
-    if params["max_concurrent"] < 1 or params["max_concurrent"] > 10000:
-        raise SelectionError("max_concurrent must be between 1 and 10000, got %s." % params["max_concurrent"])
+    errors = option_errors(params)
+    if errors:
+        raise SelectionError(" ".join(errors))
     if params.get("skip_workloads"):
         if not HAS_JMESPATH:
             raise SelectionError("skip_workloads needs the jmespath Python library on the host running the module.")
-        try:
-            return jmespath.compile(params["skip_workloads"])
-        except jmespath.exceptions.JMESPathError as exc:
-            raise SelectionError("skip_workloads %r is not a valid JMESPath expression: %s" % (
-                params["skip_workloads"], exc)) from None
+        return jmespath.compile(params["skip_workloads"])
     return None
 
 
@@ -475,6 +507,15 @@ class _Union(object):
             part.stop()
 
     @property
+    def fatal_error(self):
+        return next((p.fatal_error for p in self.parts if p.fatal_error is not None), None)
+
+    def wait_answered(self, timeout):
+        deadline = time.monotonic() + timeout
+        for part in self.parts:
+            part.wait_answered(max(0.0, deadline - time.monotonic()))
+
+    @property
     def items(self):
         merged = {}
         for part in self.parts:
@@ -508,7 +549,7 @@ def _explain(pod, cls, reason, info, action):
     # By uid: a StatefulSet's re-created pod has its predecessor's name.
     if action and pod["uid"] in action.get("uids", ()) and action.get("state") != "done":
         return ("%s; its %s %s did not complete: %s" % (
-                reason, action["kind"], action["method"], action.get("message")),
+                reason, action["kind"], action["method"], action.get("message") or "not started before the timeout"),
                 "look at the workload's new pods and events (kubectl describe %s %s -n %s)" % (
                     action["kind"].lower(), action["name"], action["namespace"]))
     expected = info["expected"]
@@ -596,6 +637,10 @@ def run(client, params, check_mode=False, want_diff=False):
         for col in cols.values():
             col.start()
         try:
+            # A watch refused now (no RBAC permission to watch) would blind the wait: fail before any restart.
+            for col in cols.values():
+                col.wait_answered(WATCH_ANSWER_SECONDS)
+            runner.raise_fatal_watch_error()
             if actions:
                 complete = runner.run(actions)
             skipped_keys = set(s["key"] for s in plan["skipped"] if not s["verified"])

@@ -16,6 +16,7 @@ import time
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, WatchExpired
 
 WATCH_SECONDS = 50  # per stream; the server may end it earlier, we then resume
+FATAL_STATUSES = (401, 403, 404)  # a watch refused for these stays refused: the wait must end, naming it
 
 
 class Collection(object):
@@ -34,6 +35,7 @@ class Collection(object):
         self.error = None
         self.relists = 0
         self._stop = threading.Event()
+        self._answered = threading.Event()  # the first watch was accepted or refused
         self._thread = None
         self._lock = threading.Lock()
 
@@ -94,17 +96,23 @@ class Collection(object):
         while not self._stop.is_set():
             try:
                 for event in self.client.watch(self.path, self.resource_version, timeout_seconds=WATCH_SECONDS,
-                                               action="watch " + self.description):
+                                               action="watch " + self.description, on_open=self._answered.set):
                     if self._stop.is_set():
                         return
                     self._apply(event)
+                self.error = None
             except WatchExpired:
                 self.relists += 1
                 self._relist()
             except KubeError as exc:
                 self.error = exc
+                self._answered.set()
                 self.changed.set()
                 time.sleep(1.0)
+
+    def wait_answered(self, timeout):
+        """Until the server has accepted or refused the first watch (or `timeout` seconds)."""
+        self._answered.wait(timeout)
 
     def _relist(self):
         try:
@@ -113,6 +121,12 @@ class Collection(object):
             self.error = exc
             self.changed.set()
             time.sleep(1.0)
+
+    @property
+    def fatal_error(self):
+        """The last watch or relist error if retrying cannot help (credentials refused, resource gone)."""
+        error = self.error
+        return error if error is not None and error.status in FATAL_STATUSES else None
 
     def _apply(self, event):
         obj = event.get("object") or {}

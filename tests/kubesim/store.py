@@ -94,6 +94,9 @@ class Store:
         self._rv = itertools.count(1)
         self.rv = 0
         self._objects: dict[Resource, dict[Key, dict]] = collections.defaultdict(dict)
+        # namespace → {key: object}: controllers read one namespace at a time (istio-system's istiod
+        # pods on every pod admission), which must not cost a scan of every pod in the cluster.
+        self._by_namespace: dict[Resource, dict[str, dict[Key, dict]]] = collections.defaultdict(dict)
         self._sorted: dict[Resource, list[Key] | None] = {}
         self._history: dict[Resource, collections.deque] = collections.defaultdict(
             lambda: collections.deque(maxlen=HISTORY_WINDOW))
@@ -117,10 +120,9 @@ class Store:
         return cached
 
     def objects(self, res: Resource, namespace: str | None = None) -> list[dict]:
-        items = self._objects[res]
         if namespace is None:
-            return list(items.values())
-        return [o for (ns, _), o in items.items() if ns == namespace]
+            return list(self._objects[res].values())
+        return list(self._by_namespace[res].get(namespace, {}).values())
 
     def count(self, res: Resource) -> int:
         return len(self._objects[res])
@@ -140,6 +142,7 @@ class Store:
             meta["generation"] = 1
         stored = {**obj, "apiVersion": res.api_version, "kind": res.kind, "metadata": meta}
         self._objects[res][key] = stored
+        self._by_namespace[res].setdefault(key[0], {})[key] = stored
         self._sorted[res] = None
         self._index_owners(res, key, None, stored)
         self._emit(res, Event(rv, "ADDED", stored, None))
@@ -153,6 +156,7 @@ class Store:
         stored = {**new, "apiVersion": res.api_version, "kind": res.kind,
                   "metadata": {**meta, "resourceVersion": str(rv)}}
         self._objects[res][key] = stored
+        self._by_namespace[res][key[0]][key] = stored
         self._index_owners(res, key, old, stored)
         self._emit(res, Event(rv, "MODIFIED", stored, old))
         return stored
@@ -160,6 +164,10 @@ class Store:
     def remove(self, res: Resource, namespace: str | None, name: str) -> dict:
         key = (namespace or "", name)
         old = self._objects[res].pop(key)
+        in_namespace = self._by_namespace[res][key[0]]
+        del in_namespace[key]
+        if not in_namespace:
+            del self._by_namespace[res][key[0]]
         self._sorted[res] = None
         rv = self._next_rv()
         # A DELETED event carries the object at its deletion resourceVersion.

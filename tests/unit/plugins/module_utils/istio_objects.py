@@ -104,4 +104,4 @@ def namespace(name, labels=None):
 
 def inventory(pods=(), mwcs=(), configmaps=(), namespaces=(), cprs=()):
     return {"pods": list(pods), "mwcs": list(mwcs), "configmaps": list(configmaps),
-            "namespaces": list(namespaces), "cprs": list(cprs)}
+            "namespaces": list(namespaces), "cprs": list(cprs), "warnings": []}

@@ -432,9 +432,19 @@ def test_run_require_revision_false_reports_why():
         revisions.run(FakeClient(canary_inventory()), params(require_revision=False, revision="asm-999"))
 
 
-def test_run_propagates_errors_other_than_a_missing_cpr_crd():
+def test_run_propagates_errors_other_than_a_missing_cpr_crd_or_permission():
     with pytest.raises(KubeError):
-        revisions.run(FakeClient(seed_inventory(), cpr_status=403), params())
+        revisions.run(FakeClient(seed_inventory(), cpr_status=500), params())
+    # Not allowed to list them: the webhooks still tell the revisions, and a warning says what is missed.
+    result = revisions.run(FakeClient(seed_inventory(), cpr_status=403), params())
+    assert result["revision"] == OLD
+    assert result["warnings"] == [
+        "Not allowed to list controlplanerevisions (mesh.cloud.google.com) in namespace istio-system: managed ASM "
+        "revisions are judged from the injector webhooks alone. Grant list on them to see their channels and "
+        "readiness."]
+    with pytest.raises(RevisionError) as err:  # a failure carries the warning: it may be the cause
+        revisions.run(FakeClient(seed_inventory(), cpr_status=403), params(revision="asm-managed-rapid"))
+    assert str(err.value).endswith("Grant list on them to see their channels and readiness.")
     result = revisions.run(FakeClient(managed_inventory(), cpr_status=None), params())
     assert result["revision"] == "asm-managed-rapid"
     assert result["revisions"][0]["channel"] == "RAPID"

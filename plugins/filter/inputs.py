@@ -1,0 +1,19 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Up-front checks of the role's inputs, with the same rules as the modules that use them."""
+
+from __future__ import annotations
+
+from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import option_errors
+
+
+def rollout_option_errors(options, names=None):
+    """Messages for the rollout options (timeout, max_concurrent, skip_workloads) that
+    asm_rollout_verify would refuse, each naming the option as `names` maps it."""
+    return option_errors(options, names)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"rollout_option_errors": rollout_option_errors}
