@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, servicemesh.asm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rollout options' rules, shared by asm_rollout_verify and the role's up-front check."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.servicemesh.asm.plugins.filter.inputs import FilterModule
+from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import SelectionError, _validate, option_errors
+
+ROLE_NAMES = {"timeout": "asm_timeout", "max_concurrent": "asm_max_concurrent",
+              "progress_interval": "asm_progress_interval", "skip_workloads": "asm_skip_workloads"}
+
+
+def test_valid_options_have_no_errors_at_the_bounds():
+    assert option_errors({"timeout": 1, "max_concurrent": 10000, "progress_interval": 86400,
+                          "skip_workloads": "metadata.labels.batch"}) == []
+    assert option_errors({}) == []  # missing options are not checked
+
+
+def test_each_bad_option_is_named_with_its_valid_range():
+    errors = option_errors({"timeout": 0, "max_concurrent": 10001, "progress_interval": -1,
+                            "skip_workloads": "metadata.["}, ROLE_NAMES)
+    assert errors[:3] == ["asm_max_concurrent must be between 1 and 10000, got 10001.",
+                          "asm_progress_interval must be between 1 and 86400 seconds, got -1.",
+                          "asm_timeout must be between 1 and 86400 seconds, got 0."]
+    assert errors[3].startswith("asm_skip_workloads 'metadata.[' is not a valid JMESPath expression: ")
+    assert len(errors) == 4
+
+
+def test_the_module_refuses_with_the_same_messages():
+    with pytest.raises(SelectionError) as err:
+        _validate({"timeout": 86401, "max_concurrent": 5})
+    assert str(err.value) == "timeout must be between 1 and 86400 seconds, got 86401."
+    assert _validate({"timeout": 5, "max_concurrent": 5, "skip_workloads": "kind"}).search({"kind": 1}) == 1
+
+
+def test_the_filter_is_the_same_rule():
+    rule = FilterModule().filters()["rollout_option_errors"]
+    assert rule({"timeout": 0}, {"timeout": "asm_timeout"}) == ["asm_timeout must be between 1 and 86400 seconds, "
+                                                                 "got 0."]
