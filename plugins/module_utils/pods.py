@@ -15,6 +15,7 @@ image the injector injects now, are all containers ready (READY n/n), and if not
 from __future__ import annotations
 
 import json
+import sys
 
 PROXY = "istio-proxy"
 PROXY_INIT = ("istio-init", "istio-validation")
@@ -26,6 +27,12 @@ OK = "ok"  # as expected and ready
 WAITING = "waiting"  # as expected, not ready yet (or terminating / pending)
 NEEDS_RESTART = "needs_restart"  # sidecar missing, from another revision, stale, or unwanted
 EXEMPT = "exempt"  # legitimately without a sidecar
+
+
+def _shared(value):
+    """One copy of a string many pods repeat (namespace, owner, image, container names, reasons):
+    json gives every pod its own, and at 30,000 pods the copies outweigh the rest of the record."""
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def compact(pod):
@@ -42,35 +49,37 @@ def compact(pod):
     injected_revision = None
     if annotations.get(STATUS_ANNOTATION):
         try:
-            injected_revision = json.loads(annotations[STATUS_ANNOTATION]).get("revision") or "default"
+            injected_revision = _shared(json.loads(annotations[STATUS_ANNOTATION]).get("revision") or "default")
         except ValueError:
             injected_revision = "unknown"
-    restartable = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    restartable = [_shared(c["name"]) for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     statuses = {}
     for s in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         state = s.get("state") or {}
         waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
-        statuses[s["name"]] = {"ready": bool(s.get("ready")), "restarts": s.get("restartCount", 0),
-                               "waiting": waiting.get("reason"), "message": waiting.get("message"),
-                               "terminated": terminated.get("reason"), "running": "running" in state}
+        statuses[_shared(s["name"])] = {"ready": bool(s.get("ready")), "restarts": s.get("restartCount", 0),
+                                        "waiting": _shared(waiting.get("reason")), "message": waiting.get("message"),
+                                        "terminated": _shared(terminated.get("reason")), "running": "running" in state}
+    conditions = dict((c.get("type"), c) for c in status.get("conditions") or [])
+    scheduled = conditions.get("PodScheduled") or {}
     return {
-        "namespace": meta.get("namespace"), "name": meta["name"], "uid": meta.get("uid"),
-        "owner": {"kind": owner["kind"], "name": owner["name"], "uid": owner.get("uid")} if owner else None,
+        "namespace": _shared(meta.get("namespace")), "name": meta["name"], "uid": meta.get("uid"),
+        "owner": {"kind": _shared(owner["kind"]), "name": _shared(owner["name"]), "uid": _shared(owner.get("uid"))}
+        if owner else None,
         "opt_out": _opted_out(meta),
         "host_network": bool(spec.get("hostNetwork")),
-        "phase": status.get("phase"), "reason": status.get("reason"),
+        "phase": _shared(status.get("phase")), "reason": _shared(status.get("reason")),
         "terminating": bool(meta.get("deletionTimestamp")),
-        "proxy": {"image": proxy.get("image"), "native": native} if proxy else None,
+        "proxy": {"image": _shared(proxy.get("image")), "native": native} if proxy else None,
         "injected_revision": injected_revision,
-        "containers": [c["name"] for c in spec.get("containers") or []] + restartable,
-        "init_containers": [c["name"] for c in spec.get("initContainers") or [] if c["name"] not in restartable],
+        "containers": [_shared(c["name"]) for c in spec.get("containers") or []] + restartable,
+        "init_containers": [_shared(c["name"]) for c in spec.get("initContainers") or []
+                            if c["name"] not in restartable],
         "statuses": statuses,
-        "ready": any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []),
-        "conditions": dict((c.get("type"), {"status": c.get("status"), "reason": c.get("reason"),
-                                            "message": c.get("message")})
-                           for c in status.get("conditions") or []),
-        "labels": dict((k, v) for k, v in (meta.get("labels") or {}).items()
-                       if k in ("app", "pod-template-hash", "controller-revision-hash")),
+        "ready": (conditions.get("Ready") or {}).get("status") == "True",
+        # Only an unschedulable pod's condition is ever reported (problem()).
+        "unschedulable": (scheduled.get("message") or scheduled.get("reason") or "unschedulable")
+        if scheduled.get("status") == "False" else None,
     }
 
 
@@ -146,10 +155,8 @@ def problem(record):
                 "the application container %s crashes; check its logs" % name)
             return "%s CrashLoopBackOff (%d restarts)" % (name, s["restarts"]), hint
     if record["phase"] == "Pending":
-        scheduled = record["conditions"].get("PodScheduled") or {}
-        if scheduled.get("status") == "False":
-            return ("Pending, unschedulable: %s" % (scheduled.get("message") or scheduled.get("reason")),
-                    "the cluster lacks room or matching nodes")
+        if record["unschedulable"]:
+            return ("Pending, unschedulable: %s" % record["unschedulable"], "the cluster lacks room or matching nodes")
         waiting = [n for n in dict.fromkeys(ordered) if statuses.get(n, {}).get("waiting")]  # istio-proxy once
         detail = ", ".join("%s %s" % (n, statuses[n]["waiting"]) for n in waiting[:3])
         return "Pending%s" % (" (%s)" % detail if detail else ""), "the pod is still starting"

@@ -31,8 +31,14 @@ def test_compact_classic_sidecar():
     assert rec["phase"] == "Running" and rec["ready"] is True and rec["terminating"] is False
     assert rec["statuses"]["istio-proxy"]["ready"] is True and rec["statuses"]["istio-proxy"]["running"] is True
     assert rec["statuses"]["istio-init"]["terminated"] == "Completed"
-    # Only the labels the rollout needs are kept.
-    assert rec["labels"] == {"app": "reviews", "pod-template-hash": "6c88c486f4"}
+    assert rec["unschedulable"] is None
+
+
+def test_compact_shares_the_strings_pods_repeat():
+    """Two pods parsed from JSON (each value its own string object) share namespace, owner and image."""
+    first, second = (compact(json.loads(json.dumps(pod()))) for _ in range(2))
+    assert first["namespace"] is second["namespace"] and first["owner"]["uid"] is second["owner"]["uid"]
+    assert first["proxy"]["image"] is second["proxy"]["image"] and first["phase"] is second["phase"]
 
 
 def test_compact_proxy_at_any_container_index():
