@@ -61,7 +61,7 @@ help:
 	@echo 'make test         everything CI runs: lint, unit, integration, sanity'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
-	@echo 'make integration  pytest tests/integration (against kubesim)'
+	@echo 'make integration  pytest tests/integration (against kubesim; QUICK=1 skips the slow fault matrix)'
 	@echo 'make sanity       ansible-test sanity --python 3.11 on a copy in $(SANITY_ROOT)'
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
 	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes)'
@@ -106,7 +106,7 @@ lint: setup
 # is reported and passes, any other failure fails.
 define run_pytest
 	@if [ ! -d $(1) ]; then echo "make: $(1) does not exist yet: no tests to run"; exit 0; fi; \
-	set +e; $(PYTEST_ENV) pytest $(PYTEST_OPTS) $(1); rc=$$?; \
+	set +e; $(PYTEST_ENV) pytest $(PYTEST_OPTS) $(if $(QUICK),-m "not slow",) $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: no tests collected in $(1) yet"; rc=0; fi; \
 	exit $$rc
 endef

@@ -5,6 +5,10 @@ import pytest
 from kubesim import testing
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long fault-matrix case (make test runs it; QUICK=1 skips it)")
+
+
 @pytest.fixture
 def start_sim(tmp_path):
     """start_sim("canary", params={...}) → a running Sim, stopped after the test."""

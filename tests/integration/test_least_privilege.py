@@ -138,6 +138,7 @@ OPTIONAL = {("", "events", "list"): "FailedCreate events only shorten a stall's 
             ("mesh.cloud.google.com", "controlplanerevisions", "list"): "managed ASM only; a warning says so"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("permission", operator_grants(), ids=lambda p: "%s-%s" % (p[2], p[1].replace("/", "-")))
 def test_each_operator_permission_removed_in_turn(start_sim, tmp_path, permission):
     """A token lacking one permission of docs/rbac.yaml: the run fails naming the verb and resource

@@ -9,8 +9,12 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from ansible_helpers import BIN, ROOT, ansible_env
 from test_role import CONTROLLERS, ENABLE, playbook, pods
+
+pytestmark = pytest.mark.slow
 
 WORKLOADS = 5  # demo: productpage, reviews, ratings (Deployments), mysql, log-agent
 
