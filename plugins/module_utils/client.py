@@ -385,9 +385,9 @@ class KubeClient(object):
         buffer = b""
         try:
             for chunk in response.stream(65536, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                lines = (buffer + chunk).split(b"\n")
+                buffer = lines.pop()  # the unfinished event, if any
+                for line in lines:
                     if line.strip():
                         yield _watch_event(line)
             if buffer.strip():

@@ -35,6 +35,35 @@ def _shared(value):
     return sys.intern(value) if isinstance(value, str) else value
 
 
+_PARTS = {}
+_PARTS_LIMIT = 200000
+
+
+def _part(key, make):
+    """One shared (never mutated) object per distinct value of a record part: most pods' container
+    statuses, proxy, owner and container lists are the same as many others'."""
+    part = _PARTS.get(key)
+    if part is None:
+        part = make()
+        if len(_PARTS) < _PARTS_LIMIT:
+            _PARTS[key] = part
+    return part
+
+
+def _status(s):
+    state = s.get("state") or {}
+    waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+    values = (bool(s.get("ready")), s.get("restartCount", 0), _shared(waiting.get("reason")), waiting.get("message"),
+              _shared(terminated.get("reason")), "running" in state)
+    return _part(("status",) + values, lambda: dict(zip(("ready", "restarts", "waiting", "message", "terminated",
+                                                         "running"), values)))
+
+
+def _names(names):
+    names = tuple(_shared(n) for n in names)
+    return _part(("names",) + names, lambda: list(names))
+
+
 def compact(pod):
     """The few fields the rollout needs, so 30,000 pods stay small in memory."""
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
@@ -52,29 +81,26 @@ def compact(pod):
             injected_revision = _shared(json.loads(annotations[STATUS_ANNOTATION]).get("revision") or "default")
         except ValueError:
             injected_revision = "unknown"
-    restartable = [_shared(c["name"]) for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-    statuses = {}
-    for s in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        state = s.get("state") or {}
-        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
-        statuses[_shared(s["name"])] = {"ready": bool(s.get("ready")), "restarts": s.get("restartCount", 0),
-                                        "waiting": _shared(waiting.get("reason")), "message": waiting.get("message"),
-                                        "terminated": _shared(terminated.get("reason")), "running": "running" in state}
+    restartable = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    statuses = dict((_shared(s["name"]), _status(s)) for s in (status.get("initContainerStatuses") or [])
+                    + (status.get("containerStatuses") or []))
     conditions = dict((c.get("type"), c) for c in status.get("conditions") or [])
     scheduled = conditions.get("PodScheduled") or {}
+    image = _shared(proxy.get("image")) if proxy else None
     return {
         "namespace": _shared(meta.get("namespace")), "name": meta["name"], "uid": meta.get("uid"),
-        "owner": {"kind": _shared(owner["kind"]), "name": _shared(owner["name"]), "uid": _shared(owner.get("uid"))}
+        "owner": _part(("owner", owner["kind"], owner["name"], owner.get("uid")), lambda: {
+            "kind": _shared(owner["kind"]), "name": _shared(owner["name"]), "uid": _shared(owner.get("uid"))})
         if owner else None,
         "opt_out": _opted_out(meta),
         "host_network": bool(spec.get("hostNetwork")),
         "phase": _shared(status.get("phase")), "reason": _shared(status.get("reason")),
         "terminating": bool(meta.get("deletionTimestamp")),
-        "proxy": {"image": _shared(proxy.get("image")), "native": native} if proxy else None,
+        "proxy": _part(("proxy", image, native), lambda: {"image": image, "native": native}) if proxy else None,
         "injected_revision": injected_revision,
-        "containers": [_shared(c["name"]) for c in spec.get("containers") or []] + restartable,
-        "init_containers": [_shared(c["name"]) for c in spec.get("initContainers") or []
-                            if c["name"] not in restartable],
+        "containers": _names([c["name"] for c in spec.get("containers") or []] + restartable),
+        "init_containers": _names([c["name"] for c in spec.get("initContainers") or []
+                                   if c["name"] not in restartable]),
         "statuses": statuses,
         "ready": (conditions.get("Ready") or {}).get("status") == "True",
         # Only an unschedulable pod's condition is ever reported (problem()).
