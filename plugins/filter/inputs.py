@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import option_errors
+from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
 
 
 def rollout_option_errors(options, names=None):

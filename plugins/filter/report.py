@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 
+RESTART_LINES = 25  # most restarted workloads listed one per line
+
+
 def _table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     return ["   ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
@@ -30,9 +33,17 @@ def summary_table(report):
         "enabled" if report.get("state") == "present" else "disabled", report.get("revision") or "-"),
         " (check mode: nothing was changed)" if report.get("check_mode") else "")]
     lines += _table(["NAMESPACE", "REVISION", "INJECTED", "READY", "RESTARTED", "PROBLEMS"], rows)
-    for w in report.get("restarted") or []:
+    restarted = report.get("restarted") or []
+    # At fleet scale one line per restarted workload drowns the problems: past a screenful, list only
+    # the restarts that did not finish; the report (asm_report_path, set_stats) keeps every one.
+    shown = restarted if len(restarted) <= RESTART_LINES else [w for w in restarted if w.get("state") != "done"]
+    for w in shown:
         lines.append("restarted %s/%s/%s by %s: %s" % (w["namespace"], w["kind"], w["name"], w["method"],
                                                        w.get("message") or w.get("state")))
+    if len(shown) < len(restarted):
+        lines.append("restarted %d workloads in %d namespaces, %d finished (each one is in the report)" % (
+            len(restarted), len(set(w["namespace"] for w in restarted)),
+            sum(1 for w in restarted if w.get("state") == "done")))
     for w in report.get("skipped_workloads") or []:
         lines.append("not restarted %s/%s/%s: %s" % (w["namespace"], w["kind"], w["name"], w["reason"]))
     for pod in report.get("bare_pods") or []:

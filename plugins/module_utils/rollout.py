@@ -19,6 +19,7 @@ from ansible_collections.servicemesh.asm.plugins.module_utils import pods as pod
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
 from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import (
     AMBIENT_LABEL, SelectionError, nothing_selected, select, selection_params, selector_matches)
+from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     build_revisions, describe, fetch_inventory)
 from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection
@@ -422,32 +423,6 @@ class Rollout(object):
 
 
 # -- module entry ----------------------------------------------------------------------------------
-# progress_interval is the role's (seconds per round); the modules have no such option.
-LIMITS = {"timeout": (1, 86400, " seconds"), "max_concurrent": (1, 10000, ""),
-          "progress_interval": (1, 86400, " seconds")}
-
-
-def option_errors(params, names=None):
-    """What is wrong with the rollout options, one message per option naming it (as `names` says: the
-    role passes its asm_* variable names) and what would be valid. The module and the role's
-    up-front check share it, so a bad option is refused before any namespace is labelled."""
-    names = names or {}
-    errors = []
-    for option, (low, high, unit) in sorted(LIMITS.items()):
-        value = params.get(option)
-        if value is not None and not low <= value <= high:
-            errors.append("%s must be between %d and %d%s, got %s." % (names.get(option, option), low, high, unit,
-                                                                     value))
-    expression = params.get("skip_workloads")
-    if expression and HAS_JMESPATH:
-        try:
-            jmespath.compile(expression)
-        except jmespath.exceptions.JMESPathError as exc:
-            errors.append("%s %r is not a valid JMESPath expression: %s" % (
-                names.get("skip_workloads", "skip_workloads"), expression, exc))
-    return errors
-
-
 def _validate(params):
     errors = option_errors(params)
     if errors:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.servicemesh.asm.plugins.filter.inputs import FilterModule
-from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import SelectionError, _validate, option_errors
+from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
+from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import SelectionError, _validate
 
 ROLE_NAMES = {"timeout": "asm_timeout", "max_concurrent": "asm_max_concurrent",
               "progress_interval": "asm_progress_interval", "skip_workloads": "asm_skip_workloads"}
