@@ -26,8 +26,8 @@ def option_errors(params, names=None):
     for option, (low, high, unit) in sorted(LIMITS.items()):
         value = params.get(option)
         if value is not None and not low <= value <= high:
-            errors.append("%s must be between %d and %d%s, got %s." % (names.get(option, option), low, high, unit,
-                                                                     value))
+            name = names.get(option, option)
+            errors.append("%s must be between %d and %d%s, got %s." % (name, low, high, unit, value))
     expression = params.get("skip_workloads")
     if expression and HAS_JMESPATH:
         try:

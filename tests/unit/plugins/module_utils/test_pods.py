@@ -36,7 +36,7 @@ def test_compact_classic_sidecar():
 
 def test_compact_shares_the_strings_pods_repeat():
     """Two pods parsed from JSON (each value its own string object) share namespace, owner and image."""
-    first, second = (compact(json.loads(json.dumps(pod()))) for _ in range(2))
+    first, second = (compact(json.loads(json.dumps(pod()))) for copy in range(2))
     assert first["namespace"] is second["namespace"] and first["owner"]["uid"] is second["owner"]["uid"]
     assert first["proxy"]["image"] is second["proxy"]["image"] and first["phase"] is second["phase"]
 

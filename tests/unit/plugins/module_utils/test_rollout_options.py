@@ -40,5 +40,5 @@ def test_the_module_refuses_with_the_same_messages():
 
 def test_the_filter_is_the_same_rule():
     rule = FilterModule().filters()["rollout_option_errors"]
-    assert rule({"timeout": 0}, {"timeout": "asm_timeout"}) == ["asm_timeout must be between 1 and 86400 seconds, "
-                                                                 "got 0."]
+    expected = ["asm_timeout must be between 1 and 86400 seconds, got 0."]
+    assert rule({"timeout": 0}, {"timeout": "asm_timeout"}) == expected
