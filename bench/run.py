@@ -273,14 +273,15 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="*")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--contenders", nargs="*", default=list(CONTENDERS))
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
+    parser.add_argument("--output", help="default: bench/results/latest.json (quick.json with --quick, so a quick "
+                                         "run never replaces the recorded full results)")
     parser.add_argument("--table", metavar="RESULTS_JSON", help="print the table of earlier results and exit")
     args = parser.parse_args()
     if args.table:
         print("\n".join(table(json.loads(Path(args.table).read_text()))))
         return
     sizes = args.sizes or ([5] if args.quick else [10, 100, 1000])
-    output = Path(args.output)
+    output = Path(args.output or ROOT / "bench" / "results" / ("quick.json" if args.quick else "latest.json"))
     repeats = args.repeats or (1 if args.quick else 3)
     workdir = Path(tempfile.mkdtemp(prefix="asm-bench-"))
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
