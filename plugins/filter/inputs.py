@@ -8,10 +8,10 @@ from __future__ import annotations
 from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
 
 
-def rollout_option_errors(options, names=None):
-    """Messages for the rollout options (timeout, max_concurrent, skip_workloads) that
-    asm_rollout_verify would refuse, each naming the option as `names` maps it."""
-    return option_errors(options, names)
+def rollout_option_errors(options, prefix=""):
+    """Messages for the rollout options (timeout, max_concurrent, progress_interval, skip_workloads)
+    that asm_rollout_verify would refuse, each naming the option with `prefix` before it."""
+    return option_errors(options, prefix)
 
 
 class FilterModule(object):

@@ -17,22 +17,24 @@ LIMITS = {"timeout": (1, 86400, " seconds"), "max_concurrent": (1, 10000, ""),
           "progress_interval": (1, 86400, " seconds")}
 
 
-def option_errors(params, names=None):
-    """What is wrong with the rollout options, one message per option naming it (as `names` says: the
-    role passes its asm_* variable names) and what would be valid. The module and the role's
-    up-front check share it, so a bad option is refused before any namespace is labelled."""
-    names = names or {}
+def option_errors(params, prefix=""):
+    """What is wrong with the rollout options, one message per option naming it (with `prefix`: the
+    role's variables are asm_<option>) and what would be valid. The module and the role's up-front
+    check share it, so a bad option is refused before any namespace is labelled."""
     errors = []
     for option, (low, high, unit) in sorted(LIMITS.items()):
         value = params.get(option)
         if value is not None and not low <= value <= high:
-            name = names.get(option, option)
-            errors.append("%s must be between %d and %d%s, got %s." % (name, low, high, unit, value))
+            errors.append("%s%s must be between %d and %d%s, got %s." % (prefix, option, low, high, unit, value))
     expression = params.get("skip_workloads")
     if expression and HAS_JMESPATH:
         try:
             jmespath.compile(expression)
         except jmespath.exceptions.JMESPathError as exc:
-            errors.append("%s %r is not a valid JMESPath expression: %s" % (
-                names.get("skip_workloads", "skip_workloads"), expression, exc))
+            errors.append("%sskip_workloads %r is not a valid JMESPath expression: %s" % (prefix, expression, exc))
     return errors
+
+
+def skip_expression(expression):
+    """The compiled skip_workloads expression, None without one (option_errors has checked it)."""
+    return jmespath.compile(expression) if expression else None

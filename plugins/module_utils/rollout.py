@@ -19,19 +19,14 @@ from ansible_collections.servicemesh.asm.plugins.module_utils import pods as pod
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
 from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import (
     AMBIENT_LABEL, SelectionError, nothing_selected, select, selection_params, selector_matches)
-from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
+from ansible_collections.servicemesh.asm.plugins.module_utils.options import (
+    HAS_JMESPATH, option_errors, skip_expression)
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     build_revisions, describe, fetch_inventory)
 from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import check_inject, injector_webhooks
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import (
     RESTARTABLE, compact_replicaset, compact_workload, replica_failure, restart_patch, rollout_status, workload_of)
-
-try:
-    import jmespath
-    HAS_JMESPATH = True
-except ImportError:
-    HAS_JMESPATH = False
 
 RESTART_CHOICES = ("rollout", "delete_pods", "none")
 START_THREADS = 8  # concurrent restart requests in one wave
@@ -152,6 +147,7 @@ class Rollout(object):
         self.params, self.deadline = params, deadline
         self.events = cols["pods"].changed
         self._next_event_check = 0
+        self.deleted_namespaces = set()
 
     # state lookups
     def replicasets(self):
@@ -311,16 +307,18 @@ class Rollout(object):
 
     def gone(self, kind, namespace):
         """Why a workload vanished mid-run: most often its namespace is being deleted. Asked once per
-        vanished workload, so no namespace watch is kept for this rare case (a list by name: the
-        operator role grants list, not get, on namespaces)."""
-        try:
-            found = self.client.list(api_path("v1", "namespaces"), field_selector="metadata.name=" + namespace,
-                                     action="list namespace %s" % namespace)
-        except KubeError:
-            found = [{}]  # only a diagnosis: without it, say what is known
-        if not found or found[0].get("metadata", {}).get("deletionTimestamp"):
-            return "namespace %s was deleted during the run; its workloads were not verified" % namespace
-        return "the %s was deleted during the rollout" % kind
+        namespace (a deleted one stays deleted), so no namespace watch is kept for this rare case; a
+        list by name, since the operator role grants list, not get, on namespaces."""
+        if namespace not in self.deleted_namespaces:
+            try:
+                found = self.client.list(api_path("v1", "namespaces"), field_selector="metadata.name=" + namespace,
+                                         action="list namespace %s" % namespace)
+            except KubeError:
+                found = None  # only a diagnosis: without it, say what is known
+            if found is None or (found and not found[0]["metadata"].get("deletionTimestamp")):
+                return "the %s was deleted during the rollout" % kind
+            self.deleted_namespaces.add(namespace)
+        return "namespace %s was deleted during the run; its workloads were not verified" % namespace
 
     @staticmethod
     def finish(action, state, now, message):
@@ -400,7 +398,7 @@ class Rollout(object):
         """A watch the API server refuses (say, no RBAC permission to watch) would leave the wait blind
         until the timeout: end it now, with the refusal's message."""
         for col in self.cols.values():
-            error = getattr(col, "fatal_error", None)
+            error = col.fatal_error
             if error is not None:
                 raise error
 
@@ -425,13 +423,11 @@ class Rollout(object):
 # -- module entry ----------------------------------------------------------------------------------
 def _validate(params):
     errors = option_errors(params)
+    if params.get("skip_workloads") and not HAS_JMESPATH:
+        errors.append("skip_workloads needs the jmespath Python library on the host running the module.")
     if errors:
         raise SelectionError(" ".join(errors))
-    if params.get("skip_workloads"):
-        if not HAS_JMESPATH:
-            raise SelectionError("skip_workloads needs the jmespath Python library on the host running the module.")
-        return jmespath.compile(params["skip_workloads"])
-    return None
+    return skip_expression(params.get("skip_workloads"))
 
 
 def _collections(client, namespaces, skip_expr, cluster_wide):

@@ -62,7 +62,8 @@ CASES = {
     "context": ({"asm_context": "nosuch"}, "the context must be one of the contexts listed in the kubeconfig"),
     "kubeconfig_missing": ({"asm_kubeconfig": "/nonexistent/kubeconfig"},
                            "kubeconfig file /nonexistent/kubeconfig does not exist"),
-    "ca_cert_missing": ({"asm_ca_cert": "/nonexistent/ca.pem"}, "/nonexistent/ca.pem"),
+    "ca_cert_missing": ({"asm_ca_cert": "/nonexistent/ca.pem"},
+                        "ca_cert file /nonexistent/ca.pem does not exist: give the path of a readable PEM file."),
 }
 
 

@@ -207,12 +207,12 @@ def test_from_params_unknown_context(tmp_path):
     assert "(the context must be one of the contexts listed in the kubeconfig)" in message
 
 
-def test_from_params_missing_ca_file(tmp_path):
+@pytest.mark.parametrize("option", ["ca_cert", "client_cert", "client_key"])
+def test_from_params_missing_pem_file(tmp_path, option):
+    missing = str(tmp_path / "missing.pem")
     with pytest.raises(KubeError) as err:
-        KubeClient.from_params(dict(no_params(), kubeconfig=kubeconfig_dict(), ca_cert=str(tmp_path / "ca.pem")),
-                               environ={})
-    assert str(err.value) == "ca_cert file %s does not exist: give the path of a readable PEM file." % (
-        tmp_path / "ca.pem")
+        KubeClient.from_params(dict(no_params(), kubeconfig=kubeconfig_dict(), **{option: missing}), environ={})
+    assert str(err.value) == "%s file %s does not exist: give the path of a readable PEM file." % (option, missing)
 
 
 # -- the request loop: retries, errors, pagination -------------------------------------------------------------

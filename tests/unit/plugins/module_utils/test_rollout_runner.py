@@ -10,9 +10,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from ansible_collections.servicemesh.asm.plugins.module_utils import rollout
 from ansible_collections.servicemesh.asm.plugins.module_utils.pods import compact
 from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import Rollout, _event_time, _explain
+from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import compact_replicaset, compact_workload
 
 from pod_objects import REV, deployment, pod, replicaset, statefulset
@@ -24,6 +27,8 @@ WEBHOOK_DOWN = ('Error creating: Internal error occurred: failed calling webhook
 
 class Col(object):
     """What Rollout reads from a watched collection."""
+
+    fatal_error = None
 
     def __init__(self, records=()):
         self.items = dict(((r["namespace"], r["name"]), r) for r in records)
@@ -178,10 +183,15 @@ def test_restart_of_a_workload_whose_namespace_was_deleted_fails_naming_the_name
     for namespace in (None, {"metadata": {"name": "demo", "deletionTimestamp": "2026-11-25T10:00:00Z"}}):
         client = GoneClient(namespace)
         action = rollout_action()
-        runner(client=client).start(action, time.monotonic())
+        r = runner(client=client)
+        r.start(action, time.monotonic())
         assert action["state"] == "failed"
         assert action["message"] == "namespace demo was deleted during the run; its workloads were not verified"
         assert [m for m, _p in client.calls] == ["PATCH", "LIST"]
+        # The namespace's other workloads are judged without asking again.
+        other = dict(rollout_action(), key=("Deployment", "demo", "ratings"), name="ratings")
+        r.start(other, time.monotonic())
+        assert other["message"] == action["message"] and [m for m, _p in client.calls] == ["PATCH", "LIST", "PATCH"]
 
 
 def test_a_workload_deleted_on_its_own_is_named_as_such():
@@ -192,3 +202,21 @@ def test_a_workload_deleted_on_its_own_is_named_as_such():
     action.update(state="running", generation=1)  # the PATCH had worked; the Deployment vanished afterwards
     r.step(action, time.monotonic())
     assert action["state"] == "failed" and action["message"] == "the Deployment was deleted during the rollout"
+
+
+def test_a_refused_watch_ends_the_wait_with_its_error():
+    r = runner()
+    r.raise_fatal_watch_error()  # nothing refused: no error
+    refused = rollout.KubeError("Forbidden (403): the credentials in use may not watch pods", status=403)
+    r.cols["replicasets"].fatal_error = refused
+    with pytest.raises(rollout.KubeError) as err:
+        r.raise_fatal_watch_error()
+    assert err.value is refused
+
+
+def test_only_errors_retrying_cannot_help_are_fatal():
+    col = Collection(Client(), "/api/v1/pods", lambda obj: obj)
+    assert col.fatal_error is None
+    for status, fatal in ((401, True), (403, True), (404, True), (410, False), (500, False), (None, False)):
+        col.error = rollout.KubeError("watch failed", status=status)
+        assert (col.fatal_error is col.error) is fatal, status
