@@ -11,6 +11,7 @@ from ansible_collections.servicemesh.asm.plugins.filter.inputs import FilterModu
 from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
 from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import SelectionError, _validate
 
+
 def test_valid_options_have_no_errors_at_the_bounds():
     assert option_errors({"timeout": 1, "max_concurrent": 10000, "progress_interval": 86400,
                           "skip_workloads": "metadata.labels.batch"}) == []
