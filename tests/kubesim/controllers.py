@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from dataclasses import dataclass, field
 
+from . import kwok
 from .cluster import (BY_KIND, NAMESPACE, NODE, PDB, POD, Cluster, _scaled, pdb_status, pod_ready,
                       ready_since)
 from .resources import RESOURCES
@@ -92,6 +94,7 @@ class Controllers:
         self._deadline_checks: set[tuple] = set()
         self.pilot_waiters: dict[str, set] = {}
         self._next_node = 0
+        self.jitter = random.Random(cluster.seed)  # its own stream: jittered pods must not shift generated names
         cluster.handlers.update({
             "kubelet": self.kubelet, "replicaset": self.replicaset, "deployment": self.deployment,
             "statefulset": self.statefulset, "daemonset": self.daemonset, "job": self.job,
@@ -658,8 +661,9 @@ class Controllers:
         if rt is None:
             rt = self.runtime[meta["uid"]] = self._new_runtime(pod, now)
         if rt.terminate_at is None:
-            deadline = _ts(meta["deletionTimestamp"])
-            rt.terminate_at = min(deadline, now + self.c.kubelet.termination_delay)
+            deadline = _ts(meta["deletionTimestamp"])  # now + grace period: the kubelet kills at the latest then
+            delay = kwok.delete_delay(pod, now, deadline, self.jitter)
+            rt.terminate_at = min(deadline, now + (self.c.kubelet.termination_delay if delay is None else delay))
         if now >= rt.terminate_at:
             if meta.get("finalizers"):
                 return
@@ -676,7 +680,10 @@ class Controllers:
             if entry.get("namespace") in (None, pod["metadata"]["namespace"]) and entry["container"] in names:
                 crash.add(entry["container"])
         pull_fail = {n for n in names if n in PROXY_CONTAINERS} if faults["proxy_image_pull_failure"] else set()
-        delay = faults["readiness_delay"] if faults["readiness_delay"] is not None else cfg.readiness_delay
+        # The pod's own kwok stage annotations beat the readiness_delay knob, which beats the kubelet default.
+        delay = kwok.ready_delay(pod, now, self.jitter)
+        if delay is None:
+            delay = faults["readiness_delay"] if faults["readiness_delay"] is not None else cfg.readiness_delay
         is_job = (controller_ref(pod) or {}).get("kind") == "Job"
         return PodRuntime(start_at=now + cfg.start_delay, pull_fail=pull_fail, crash=crash,
                           readiness_delay=delay, job_seconds=cfg.job_seconds if is_job else None)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from . import istio
+from . import istio, kwok
 from .cluster import ISTIO_NAMESPACE, Cluster, KubeletConfig
 from .clock import Clock
 from .resources import BY_KIND
@@ -182,6 +182,7 @@ def _managed_objects(managed: dict) -> list[dict]:
 def workload(namespace: str, w: dict) -> list[dict]:
     """Expand a workload shorthand ({kind, name, replicas, image, ...}) into manifests."""
     kind, name = w["kind"], w["name"]
+    _check_kwok_timing(namespace, name, w.get("annotations") or {})
     pod_labels = {"app": name, **(w.get("labels") or {})}
     container = {"name": w.get("container", name), "image": w.get("image", f"docker.io/istio/examples-{name}:1.20"),
                  "ports": [{"containerPort": w.get("port", 8080)}]}
@@ -220,6 +221,16 @@ def workload(namespace: str, w: dict) -> list[dict]:
     for key, value in (w.get("spec") or {}).items():
         obj["spec"][key] = copy.deepcopy(value)
     return [obj]
+
+
+def _check_kwok_timing(namespace: str, name: str, annotations: dict) -> None:
+    """Refuse kwok's silent cap (see kwok.py): a ready delay above the default jitter needs a jitter-delay."""
+    delay = kwok.duration_from(annotations, kwok.READY_DELAY, 0.0)
+    if delay is not None and delay > kwok.READY_DEFAULTS[1] and kwok.READY_JITTER not in annotations:
+        raise SystemExit(f"kubesim: workload {namespace}/{name}: {kwok.READY_DELAY} {annotations[kwok.READY_DELAY]!r} "
+                         f"without {kwok.READY_JITTER}: kwok (and kubesim) would make its pods ready after "
+                         f"{kwok.READY_DEFAULTS[1]:g}s, the default jitter; set {kwok.READY_JITTER} to the latest "
+                         f"ready time (equal to the delay for an exact one)")
 
 
 def _app_objects(spec: dict) -> list[dict]:
