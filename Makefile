@@ -53,7 +53,8 @@ SCENARIO ?= seed
 KUBECONFIG_OUT ?= .kubesim/kubeconfig
 SIM_ARGS ?=
 
-.PHONY: help setup lint unit integration sanity test sim demo bench test-real clean distclean
+.PHONY: help setup lint unit integration sanity test sim demo bench test-real clean distclean \
+	realcluster-build cluster integration-real
 
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
@@ -66,6 +67,9 @@ help:
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
 	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes)'
 	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
+	@echo 'make realcluster-build  build (or reuse) the real control plane binaries (Go module proxy, ~10 min cold)'
+	@echo 'make cluster CLUSTER=real  a real control plane serving SCENARIO=$(SCENARIO) until Ctrl-C (KUBECONFIG_OUT=...)'
+	@echo 'make integration-real  pytest tests/realcluster/tests against the real control plane'
 	@echo 'make clean        remove caches and generated files (keeps .venv); distclean also removes .venv'
 
 # ---------------------------------------------------------------------------------------------
@@ -158,3 +162,32 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# ---------------------------------------------------------------------------------------------
+# The real control plane (tests/realcluster, issue 14): etcd, kube-apiserver, kube-controller-
+# manager, kube-scheduler and kwok nodes (kwokctl's binary runtime) and a real istiod per revision,
+# as local processes on 127.0.0.1, built from the Go module proxy into a machine-level cache
+# (~/.cache/servicemesh-asm/realcluster; a cached binary whose --version matches is not rebuilt).
+# `make cluster CLUSTER=real SCENARIO=seed KUBECONFIG_OUT=...` serves a kubesim scenario on it until
+# Ctrl-C; CLUSTER=sim (the default) is `make sim`.
+
+CLUSTER ?= sim
+REAL_KUBECONFIG_OUT := $(if $(filter command line environment,$(origin KUBECONFIG_OUT)),$(KUBECONFIG_OUT),.cache/realcluster/kubeconfig)
+REALCLUSTER_ARGS ?=
+
+realcluster-build:
+	@$(PYTHON) tests/realcluster/build.py
+
+cluster:
+ifeq ($(CLUSTER),real)
+	@$(MAKE) --no-print-directory setup realcluster-build
+	@mkdir -p "$(dir $(REAL_KUBECONFIG_OUT))"
+	exec python tests/realcluster/launcher.py --scenario $(SCENARIO) --kubeconfig-out $(REAL_KUBECONFIG_OUT) $(REALCLUSTER_ARGS)
+else ifeq ($(CLUSTER),sim)
+	@$(MAKE) --no-print-directory sim
+else
+	@echo "make cluster: CLUSTER must be sim or real, not '$(CLUSTER)'" >&2; exit 2
+endif
+
+integration-real: setup realcluster-build
+	$(call run_pytest,tests/realcluster/tests)
