@@ -32,6 +32,8 @@ def kubeconfig(server_url: str, ca_pem: bytes, admin_token: str, extra_users: li
     contexts = [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "admin", "namespace": "default"}}]
     user_entries = [{"name": "admin", "user": {"token": admin_token}}]
     for u in extra_users:
+        if not u.get("token"):  # an identity only reachable by impersonation
+            continue
         contexts.append({"name": f"kubesim-{u['name']}", "context": {"cluster": "kubesim", "user": u["name"]}})
         user_entries.append({"name": u["name"], "user": {"token": u["token"]}})
     return {"apiVersion": "v1", "kind": "Config", "current-context": "kubesim", "preferences": {},
@@ -57,9 +59,12 @@ async def serve(args: argparse.Namespace) -> None:
     admin_token = secrets.token_urlsafe(24)
     token_users = {admin_token: User("admin")}
     declared = users(spec)
+    group_rules = {g["name"]: list(g.get("rules") or []) for g in spec.get("groups") or []}
     for u in declared:
-        token_users[u["token"]] = User(u["name"], u.get("rules") or [])
-    server = Server(cluster, token_users)
+        # Token-less users exist for impersonation only; they get a key no bearer token can equal.
+        token_users[u.get("token") or f"\0impersonation-only:{u['name']}"] = User(
+            u["name"], list(u.get("rules") or []), tuple(u.get("groups") or ()))
+    server = Server(cluster, token_users, groups=group_rules)
 
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")

@@ -41,6 +41,12 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self._offset += max(0.0, seconds)
 
+    def shift(self, seconds: float) -> None:
+        """Step the clock either way (a server clock offset); timers move along, keeping their delays."""
+        self._offset += seconds
+        self._timers = [(due + seconds, seq, fn) for due, seq, fn in self._timers]
+        heapq.heapify(self._timers)
+
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (self.now() + max(0.0, delay), next(self._seq), fn))
 

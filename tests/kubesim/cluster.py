@@ -12,10 +12,11 @@ import collections
 import copy
 import json
 import random
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import istio, patch
+from . import admission, istio, patch
 from .clock import Clock, parse_rfc3339
 from .resources import BY_KIND, Resource
 from .selectors import match_label_selector
@@ -55,6 +56,8 @@ FAULT_DEFAULTS: dict = {
     "block_evictions": False,  # every PodDisruptionBudget behaves as if it allowed no disruption
     "unreachable_seconds": 0,  # the API server refuses connections for this long (from now)
     "latency_ms": 0,  # added to every API response
+    "admission_deny": [],  # rules refusing API writes like a policy engine (admission.py)
+    "clock_offset": 0,  # seconds the server's clock (Date header, timestamps) runs ahead of the host; may be < 0
 }
 
 
@@ -151,7 +154,9 @@ class Cluster:
                 if res is POD]
 
     # -- create ------------------------------------------------------------------------------
-    def create(self, res: Resource, obj: dict, namespace: str | None = None, dry_run: bool = False) -> dict:
+    def create(self, res: Resource, obj: dict, namespace: str | None = None, dry_run: bool = False, *,
+               admit: bool = False) -> dict:
+        """admit: run validating admission (API requests; kubesim's own controllers are not refused)."""
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
@@ -180,11 +185,15 @@ class Cluster:
         if res is POD:
             obj = self._admit_pod(obj)
         validate(res, obj)
+        if admit:
+            self._validating_admission("CREATE", res, None, namespace if res.namespaced else None, meta["name"], obj)
         if self.store.get(res, namespace, meta["name"]) is not None:
             group = f".{res.group}" if res.group else ""
             raise ApiError(409, "AlreadyExists", f'{res.plural}{group} "{meta["name"]}" already exists',
                            {"name": meta["name"], "group": res.group, "kind": res.plural})
-        if dry_run:
+        if dry_run:  # BeforeCreate fills uid and creationTimestamp; the dry-run storage sets no resourceVersion
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=self.clock.iso(),
+                        **({"generation": 1} if res.has_generation else {}))
             return {**obj, "apiVersion": res.api_version, "kind": res.kind}
         return self.store.insert(res, obj)
 
@@ -212,7 +221,8 @@ class Cluster:
         kubelets = [(n.get("status") or {}).get("nodeInfo", {}).get("kubeletVersion", "")
                     for n in self.store.objects(NODE)]
         native = values["native_sidecars"] or istio.native_sidecar_enabled(values["native_sidecar_mode"], kubelets)
-        return istio.inject_pod(pod, decision.revision, values["image"], native, values.get("cni", False))
+        return istio.inject_pod(pod, decision.revision, values["image"], native, values.get("cni", False),
+                                injector=values, proxyconfigs=self.store.objects(BY_KIND["ProxyConfig"]))
 
     def injector_reachable(self, revision: str) -> bool:
         down = self.faults["injector_down"]
@@ -233,7 +243,7 @@ class Cluster:
 
     # -- update / patch ----------------------------------------------------------------------
     def update(self, res: Resource, namespace: str | None, name: str, new: dict,
-               subresource: str | None = None, dry_run: bool = False) -> dict:
+               subresource: str | None = None, dry_run: bool = False, *, admit: bool = False) -> dict:
         current = self.get(res, namespace, name)
         new = copy.deepcopy(new)
         meta = new.setdefault("metadata", {})
@@ -261,10 +271,13 @@ class Cluster:
                     meta.get("annotations") or {}) != (cur_meta.get("annotations") or {}))):
                 merged["metadata"]["generation"] = cur_meta.get("generation", 1) + 1
         validate(res, merged)
+        if admit:  # before the no-op check: admission sees unchanged updates too
+            self._validating_admission("UPDATE", res, subresource, namespace, name, merged)
         if _same(merged, current):  # etcd3 GuaranteedUpdate: unchanged data is not written, no new resourceVersion
             return current
-        if dry_run:
-            return merged
+        if dry_run:  # dryrun.go GuaranteedUpdate: the update as computed on the current object, its resourceVersion
+            return {**merged, "apiVersion": res.api_version, "kind": res.kind,
+                    "metadata": {**merged["metadata"], "resourceVersion": cur_meta["resourceVersion"]}}
         if merged["metadata"].get("deletionTimestamp") and not merged["metadata"].get("finalizers"):
             return self.store.remove(res, namespace if res.namespaced else None, name)
         return self.store.replace(res, merged)
@@ -287,7 +300,7 @@ class Cluster:
                 "was previously negative)"])
 
     def patch(self, res: Resource, namespace: str | None, name: str, body: bytes, content_type: str,
-              subresource: str | None = None, dry_run: bool = False) -> dict:
+              subresource: str | None = None, dry_run: bool = False, *, admit: bool = False) -> dict:
         current = self.get(res, namespace, name)
         try:
             patched = patch.apply_patch(current, body, content_type, res.kind)
@@ -297,11 +310,11 @@ class Cluster:
         # A patch carries a resourceVersion precondition only if it sets one.
         if (patched.get("metadata") or {}).get("resourceVersion") == current["metadata"]["resourceVersion"]:
             patched["metadata"] = {k: v for k, v in patched["metadata"].items() if k != "resourceVersion"}
-        return self.update(res, namespace, name, patched, subresource, dry_run)
+        return self.update(res, namespace, name, patched, subresource, dry_run, admit=admit)
 
     # -- delete ------------------------------------------------------------------------------
     def delete(self, res: Resource, namespace: str | None, name: str, options: dict | None = None,
-               dry_run: bool = False) -> tuple[int, dict]:
+               dry_run: bool = False, *, admit: bool = False) -> tuple[int, dict]:
         """Returns (HTTP code, object): 200 when gone, 202 when deletion is pending (registry/store.go)."""
         options = options or {}
         obj = self.get(res, namespace, name)
@@ -311,10 +324,16 @@ class Cluster:
                 pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]):
             raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
                                             "Precondition failed")
-        if dry_run:
-            return 200, obj
+        if admit:
+            self._validating_admission("DELETE", res, None, namespace if res.namespaced else None, name, obj)
         ns = namespace if res.namespaced else None
         grace = options.get("gracePeriodSeconds")
+        if dry_run:  # what the real call answers, nothing stored (dryrun.Store; graceful pods come back marked)
+            if res is POD and not meta.get("deletionTimestamp") and self._graceful(obj, grace):
+                grace = obj["spec"].get("terminationGracePeriodSeconds", 30) if grace is None else grace
+                return 202, {**obj, "metadata": {**meta, "deletionTimestamp": self.clock.iso(self.clock.now() + grace),
+                                                 "deletionGracePeriodSeconds": grace}}
+            return (202 if meta.get("deletionTimestamp") else 200), obj
         if res is POD and meta.get("deletionTimestamp"):
             if grace == 0:
                 return 200, self.store.remove(res, ns, name)
@@ -356,9 +375,12 @@ class Cluster:
         return bool(pod["spec"].get("nodeName")) and phase not in ("Succeeded", "Failed")
 
     # -- eviction ----------------------------------------------------------------------------
-    def evict(self, namespace: str, name: str, body: dict | None, dry_run: bool = False) -> dict:
+    def evict(self, namespace: str, name: str, body: dict | None, dry_run: bool = False, *,
+              admit: bool = False) -> dict:
         pod = self.get(POD, namespace, name)
         options = (body or {}).get("deleteOptions") or {}
+        if admit:
+            self._validating_admission("CREATE", POD, "eviction", namespace, name, body or {})
         if pod["metadata"].get("deletionTimestamp"):
             return _success_status()
         # Pods that are not running can always be evicted (eviction.go canIgnorePDB).
@@ -380,8 +402,23 @@ class Cluster:
                                      "message": f"The disruption budget {pdb_name} needs "
                                                 f"{status['desiredHealthy']} healthy pods and has "
                                                 f"{status['currentHealthy']} currently"}]})
-        self.delete(POD, namespace, name, options, dry_run)
+        self.delete(POD, namespace, name, options, dry_run, admit=admit)
         return _success_status()
+
+    def _validating_admission(self, operation: str, res: Resource, subresource: str | None,
+                              namespace: str | None, name: str, obj: dict) -> None:
+        error = admission.refusal(self.faults["admission_deny"], operation, res, subresource, namespace, name, obj)
+        if error is not None:
+            raise error
+
+    def set_faults(self, knobs: dict) -> None:
+        """Validate and apply fault knobs (scenario `faults:` and POST /_kubesim/faults)."""
+        if "admission_deny" in knobs:
+            admission.check_rules(knobs["admission_deny"])
+        if "clock_offset" in knobs:
+            # Shift the simulated clock with its timers: the server's clock steps, pending delays keep their length.
+            self.clock.shift(float(knobs["clock_offset"]) - float(self.faults["clock_offset"]))
+        self.faults.update(knobs)
 
     # -- events ------------------------------------------------------------------------------
     def record_event(self, involved: dict, event_type: str, reason: str, message: str, component: str) -> None:

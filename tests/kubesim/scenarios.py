@@ -2,7 +2,7 @@
 through the same create path (admission, controllers) the API uses.
 
 Shorthand keys (all optional): kubernetes_version, kubelet, nodes, control_plane {revisions, tags,
-managed}, namespaces [{name, labels, workloads}], objects (raw manifests), users, generate.
+managed}, namespaces [{name, labels, workloads}], objects (raw manifests), users, groups, faults, generate.
 """
 
 from __future__ import annotations
@@ -65,6 +65,14 @@ def build_cluster(spec: dict, seed: int = 1, speed: float = 1.0) -> Cluster:
     cluster.settle(max_sim_seconds=max(0.0, time.time() - clock.now()))
     clock.advance(max(0.0, time.time() - clock.now()))  # serve with simulated time = wall time
     cluster.store.recording = True
+    faults = spec.get("faults") or {}
+    unknown = sorted(set(faults) - set(cluster.faults))
+    if unknown:
+        raise SystemExit(f"kubesim: unknown scenario faults {unknown}; valid: {sorted(cluster.faults)}")
+    try:
+        cluster.set_faults(faults)
+    except ValueError as exc:
+        raise SystemExit(f"kubesim: scenario faults: {exc}") from None
     return cluster
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import email.utils
 import json
 import logging
 import time
@@ -33,14 +34,16 @@ _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}
 class User:
     name: str
     rules: list | None = None  # None: cluster-admin
+    groups: tuple = ()
 
-    def allows(self, verb: str, group: str, resource: str, namespace: str | None) -> bool:
+    def allows(self, verb: str, group: str, resource: str, namespace: str | None, name: str | None = None) -> bool:
         if self.rules is None:
             return True
         for rule in self.rules:
             if (_any(rule.get("verbs"), verb) and _any(rule.get("apiGroups", ["*"]), group)
                     and _any(rule.get("resources"), resource)
-                    and (not rule.get("namespaces") or _any(rule["namespaces"], namespace or ""))):
+                    and (not rule.get("namespaces") or _any(rule["namespaces"], namespace or ""))
+                    and (not rule.get("resourceNames") or (name is not None and name in rule["resourceNames"]))):
                 return True
         return False
 
@@ -64,11 +67,17 @@ class Server:
     cluster: Cluster
     users: dict = field(default_factory=dict)  # token → User
     audit: list = field(default_factory=list)
+    groups: dict = field(default_factory=dict)  # group name → RBAC-style rules (scenario `groups`)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 ** 2)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.on_response_prepare.append(self._date_header)
         return app
+
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        # The server's own clock (clock_offset skews it from the host), as clients read it for skew checks.
+        response.headers["Date"] = email.utils.formatdate(self.cluster.clock.now(), usegmt=True)
 
     # -- middleware: reachability, latency, auth, injected API errors, audit -----------------
     @web.middleware
@@ -80,7 +89,8 @@ class Server:
             raise asyncio.CancelledError
         entry = {"time": time.time(), "sim_time": self.cluster.clock.now(), "method": request.method,
                  "path": request.path, "query": request.query_string, "user": None, "verb": None,
-                 "resource": None, "subresource": None, "namespace": None, "name": None, "code": None}
+                 "resource": None, "subresource": None, "namespace": None, "name": None, "code": None,
+                 "dry_run": request.query.get("dryRun") == "All", "impersonated_user": None}
         self.audit.append(entry)
         try:
             response = await self._guarded(request, handler, entry)
@@ -98,6 +108,9 @@ class Server:
     async def _guarded(self, request: web.Request, handler, entry: dict):
         user = self._authenticate(request)
         entry["user"] = user.name
+        if "Impersonate-User" in request.headers or "Impersonate-Group" in request.headers:
+            user = self._impersonate(request, user)
+            entry["impersonated_user"] = {"username": user.name, "groups": list(user.groups)}
         info = self._request_info(request)
         if info is not None:
             # RequestInfo: /api/v1/namespaces/<name> is a request in namespace <name> (authz, audit objectRef).
@@ -106,7 +119,7 @@ class Server:
             entry.update(verb=info.verb, resource=info.resource.plural, subresource=info.subresource,
                          namespace=scope, name=info.name)
             res_name = f"{info.resource.plural}/{info.subresource}" if info.subresource else info.resource.plural
-            if not user.allows(info.verb, info.resource.group, res_name, scope):
+            if not user.allows(info.verb, info.resource.group, res_name, scope, info.name):
                 raise _forbidden(user.name, info, res_name, scope)
             self._inject_faults(info, request)
         request["info"] = info
@@ -118,7 +131,47 @@ class Server:
         user = self.users.get(token) if token else None
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        return user
+        return self._identity(user.name, list(user.groups), user)
+
+    def _identity(self, username: str, groups: list, declared: User | None = None) -> User:
+        """Effective RBAC: the user's own rules plus its groups' (system:masters or the admin: everything)."""
+        if declared is None:
+            declared = next((u for u in self.users.values() if u.name == username), None)
+        if "system:masters" in groups or (declared is not None and declared.rules is None):
+            return User(username, None, tuple(groups))
+        rules = list(declared.rules if declared else [])
+        for group in groups:
+            rules += self.groups.get(group) or []
+        return User(username, rules, tuple(groups))
+
+    def _impersonate(self, request: web.Request, requester: User) -> User:
+        """apiserver endpoints/filters/impersonation: each Impersonate-Group header value is one group (Go's
+        Header values, never split on commas); every requested identity needs `impersonate` on users / groups /
+        serviceaccounts, by name; the impersonated user then gets its own RBAC."""
+        username = request.headers.get("Impersonate-User", "")
+        groups = request.headers.getall("Impersonate-Group", [])
+        if not username:
+            if groups:
+                raise ApiError(400, "BadRequest", f"requested {[{'Kind': 'Group', 'Name': g} for g in groups]} "
+                                                  "without impersonating a user")
+            return requester
+        sa = username.split(":")
+        if len(sa) == 4 and sa[:2] == ["system", "serviceaccount"]:
+            wanted = [("serviceaccounts", sa[2], sa[3])]
+            if not groups:
+                groups = ["system:serviceaccounts", f"system:serviceaccounts:{sa[2]}"]
+        else:
+            wanted = [("users", None, username)]
+        wanted += [("groups", None, g) for g in request.headers.getall("Impersonate-Group", [])]
+        for resource, namespace, name in wanted:
+            if not requester.allows("impersonate", "", resource, namespace, name):
+                scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                raise ApiError(403, "Forbidden", f'{resource} "{name}" is forbidden: User "{requester.name}" cannot '
+                                                 f'impersonate resource "{resource}" in API group "" {scope}',
+                               {"name": name, "kind": resource})
+        if "system:authenticated" not in groups and "system:unauthenticated" not in groups:
+            groups = [*groups, "system:authenticated"]
+        return self._identity(username, groups)
 
     def _inject_faults(self, info: Request, request: web.Request) -> None:
         faults, rng = self.cluster.faults, self.cluster.rng
@@ -199,24 +252,24 @@ class Server:
                 return web.json_response(_scale(obj))
             return self._object(request, res, obj)
         if info.verb == "create" and info.subresource == "eviction":
-            return web.json_response(c.evict(info.namespace, info.name, _json(body), dry_run), status=201)
+            return web.json_response(c.evict(info.namespace, info.name, _json(body), dry_run, admit=True), status=201)
         if info.verb == "create":
             if info.name:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
                                                         "resource")
-            return self._object(request, res, c.create(res, _json(body), info.namespace, dry_run), 201)
+            return self._object(request, res, c.create(res, _json(body), info.namespace, dry_run, admit=True), 201)
         if info.subresource == "scale":
-            return self._scale_write(info, body, request)
+            return self._scale_write(info, body, request, dry_run)
         if info.verb == "update":
             return self._object(request, res, c.update(res, info.namespace, info.name, _json(body),
-                                                       info.subresource, dry_run))
+                                                       info.subresource, dry_run, admit=True))
         if info.verb == "patch":
             content_type = request.headers.get("Content-Type", "application/json")
             return self._object(request, res, c.patch(res, info.namespace, info.name, body, content_type,
-                                                      info.subresource, dry_run))
+                                                      info.subresource, dry_run, admit=True))
         if info.verb == "delete":
             options = {**(_json(body) if body else {}), **_delete_query(request)}
-            code, obj = c.delete(res, info.namespace, info.name, options, dry_run)
+            code, obj = c.delete(res, info.namespace, info.name, options, dry_run, admit=True)
             # handlers/delete.go answers 200 (202 only for orphanDependents=false); an object deleted at once is
             # answered with a Status unless its registry sets ReturnDeletedObject (store.go finalizeDelete).
             if code == 200 and res.plural not in _RETURNS_DELETED_OBJECT:
@@ -231,12 +284,12 @@ class Server:
             items, _ = self._select(request, info)
             options = {**(_json(body) if body else {}), **_delete_query(request)}
             deleted = [c.delete(res, info.namespace if res.namespaced else None, o["metadata"]["name"], options,
-                                dry_run)[1] for o in items]
+                                dry_run, admit=True)[1] for o in items]
             return web.json_response({"kind": res.list_kind, "apiVersion": res.api_version,
                                       "metadata": {"resourceVersion": str(c.store.rv)}, "items": deleted})
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
-    def _scale_write(self, info: Request, body: bytes, request: web.Request) -> web.Response:
+    def _scale_write(self, info: Request, body: bytes, request: web.Request, dry_run: bool) -> web.Response:
         c, res = self.cluster, info.resource
         obj = c.get(res, info.namespace, info.name)
         if info.verb == "patch":
@@ -245,7 +298,8 @@ class Server:
         else:
             scale = _json(body)
         replicas = int((scale.get("spec") or {}).get("replicas", 0))
-        updated = c.update(res, info.namespace, info.name, {**obj, "spec": {**obj["spec"], "replicas": replicas}})
+        updated = c.update(res, info.namespace, info.name, {**obj, "spec": {**obj["spec"], "replicas": replicas}},
+                           "scale", dry_run, admit=True)
         return web.json_response(_scale(updated))
 
     # -- reads -------------------------------------------------------------------------------
@@ -455,7 +509,10 @@ class Server:
                                                        f"{sorted(c.faults)}"}, status=400)
                 if body.pop("compact", False):
                     c.store.compact()
-                c.faults.update(body)
+                try:
+                    c.set_faults(body)
+                except ValueError as exc:
+                    return web.json_response({"error": str(exc)}, status=400)
                 if body.get("unreachable_seconds"):
                     c.unreachable_until = time.monotonic() + float(body["unreachable_seconds"])
             return web.json_response(c.faults)

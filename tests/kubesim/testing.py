@@ -56,6 +56,10 @@ class Sim:
     def writes(self, since: int = 0) -> list[dict]:
         return [e for e in self.audit(since) if e["verb"] in WRITE_VERBS]
 
+    def stored_writes(self, since: int = 0) -> list[dict]:
+        """Writes that were not dry runs (dryRun=All requests are audited as writes but store nothing)."""
+        return [e for e in self.writes(since) if not e.get("dry_run")]
+
     def faults(self, **knobs) -> dict:
         return self._control("/_kubesim/faults", knobs)
 
