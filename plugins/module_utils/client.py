@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 try:
     import urllib3
+    from urllib3._collections import HTTPHeaderDict  # in 1.26 and 2.x; add() keeps repeated headers apart
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     HAS_KUBERNETES = True
@@ -252,6 +253,9 @@ class KubeClient(object):
         self.api_client = k8s_client.ApiClient(configuration)
         self.pool = self.api_client.rest_client.pool_manager
         self.extra_headers = {}
+        # Each group is its own Impersonate-Group header: the API server reads every header value as one
+        # group, never splitting on commas (apiserver endpoints/filters/impersonation).
+        self.impersonate_groups = []
         self.sleep = sleep
         self.request_count = 0
         self.retries = 0
@@ -264,7 +268,7 @@ class KubeClient(object):
         if auth.get("impersonate_user"):
             client.extra_headers["Impersonate-User"] = auth["impersonate_user"]
         if auth.get("impersonate_groups"):
-            client.extra_headers["Impersonate-Group"] = ",".join(auth["impersonate_groups"])
+            client.impersonate_groups = list(auth["impersonate_groups"])
         return client
 
     def _headers(self, content_type=None, accept="application/json"):
@@ -279,6 +283,9 @@ class KubeClient(object):
             headers["Authorization"] = self.configuration.get_basic_auth_token()
         if content_type:
             headers["Content-Type"] = content_type
+        headers = HTTPHeaderDict(headers)
+        for group in self.impersonate_groups:
+            headers.add("Impersonate-Group", group)
         return headers
 
     def _url(self, path, query):
@@ -298,7 +305,8 @@ class KubeClient(object):
             with self._count_lock:
                 self.request_count += 1
             try:
-                response = self.pool.request(
+                # urlopen, not request(): urllib3 1.26's request() copies headers into a dict, merging repeats.
+                response = self.pool.urlopen(
                     method, self._url(path, query), body=data, headers=self._headers(content_type),
                     preload_content=not stream, timeout=urllib3.Timeout(connect=10.0, read=timeout))
             except urllib3.exceptions.SSLError as exc:

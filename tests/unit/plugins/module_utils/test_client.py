@@ -175,7 +175,11 @@ def test_from_params_kubeconfig_dict_context_and_impersonation():
     assert client.host == HOST
     headers = client._headers()
     assert headers["Authorization"] == "Bearer r"
-    assert (headers["Impersonate-User"], headers["Impersonate-Group"]) == ("alice", "devs,ops")
+    assert headers["Impersonate-User"] == "alice"
+    # one header per group: the API server takes each value as one group (impersonation.go)
+    assert headers.getlist("Impersonate-Group") == ["devs", "ops"]
+    assert [(k, v) for k, v in headers.items() if k == "Impersonate-Group"] == [
+        ("Impersonate-Group", "devs"), ("Impersonate-Group", "ops")]
     assert headers["User-Agent"] == kube.USER_AGENT
     assert client.configuration.retries is False  # our loop retries, not urllib3's
 
@@ -231,13 +235,17 @@ class FakePool(object):
     def __init__(self, script):
         self.script = list(script)
         self.urls = []
+        self.timeouts = []
 
-    def request(self, method, url, body=None, headers=None, preload_content=True, timeout=None):
+    def urlopen(self, method, url, body=None, headers=None, preload_content=True, timeout=None):
         self.urls.append((method, url))
+        self.timeouts.append(timeout)
         answer = self.script.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    request = urlopen
 
 
 def make_client(script):
