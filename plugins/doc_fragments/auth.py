@@ -17,8 +17,11 @@ options:
   kubeconfig:
     description:
       - Path to a kubeconfig file, or the kubeconfig itself as a dictionary.
-      - If neither this nor O(host) is set, the module uses C($KUBECONFIG) or C(~/.kube/config), or the pod's
-        service account when it runs inside a cluster.
+      - Credentials are chosen in kubernetes.core's order. O(host) with O(api_key), O(username) and O(password),
+        or O(client_cert) needs no kubeconfig. Otherwise this kubeconfig is used, or C($KUBECONFIG) then
+        C(~/.kube/config) when only O(context) is set. With neither, a module running inside a pod uses the pod's
+        service account, and elsewhere C($KUBECONFIG), then C(~/.kube/config).
+      - Inside a pod the service account therefore wins over C($KUBECONFIG) unless this option or O(context) is set.
       - Falls back to the E(K8S_AUTH_KUBECONFIG) environment variable.
     type: raw
   context:

@@ -23,6 +23,7 @@ try:
     from urllib3._collections import HTTPHeaderDict  # in 1.26 and 2.x; add() keeps repeated headers apart
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
+    from kubernetes.config import incluster_config as k8s_incluster
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError as exc:  # the modules report it with missing_required_lib
@@ -178,31 +179,58 @@ def describe_failure(status, body, action, host):
     return "Request to %s failed with HTTP %s.%s" % (action, status, said)
 
 
-def _load_configuration(auth):
-    """A kubernetes client Configuration, from explicit options, a kubeconfig or in-cluster."""
-    configuration = k8s_client.Configuration()
-    kubeconfig, context = auth.get("kubeconfig"), auth.get("context")
+def credential_sources(auth):
+    """Where credentials are taken from, in order, as kubernetes.core chooses (k8s/client.py
+    _create_configuration): "options" when host comes with api_key, username/password or client_cert;
+    "kubeconfig" when kubeconfig or context is given; otherwise "in-cluster" (a pod's service account)
+    and, when that is not available, "default-kubeconfig" ($KUBECONFIG, then ~/.kube/config).
+    So inside a pod the service account wins over $KUBECONFIG unless kubeconfig or context is set."""
     direct = auth.get("host") and (auth.get("api_key") or (auth.get("username") and auth.get("password"))
                                    or auth.get("client_cert"))
+    if direct:
+        return ("options",)
+    if auth.get("kubeconfig") or auth.get("context"):
+        return ("kubeconfig",)
+    return ("in-cluster", "default-kubeconfig")
+
+
+def _load_configuration(auth, environ=None, incluster_files=None):
+    """A kubernetes client Configuration, from explicit options, a kubeconfig or in-cluster.
+    environ and incluster_files (token, CA) default to the process's and the service account's."""
+    environ = os.environ if environ is None else environ
+    configuration = k8s_client.Configuration()
+    kubeconfig, context = auth.get("kubeconfig"), auth.get("context")
     persist = bool(auth.get("persist_config"))
     try:
-        if isinstance(kubeconfig, dict):
-            k8s_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration,
-                                                  persist_config=persist)
-        elif kubeconfig:
-            path = os.path.expanduser(str(kubeconfig))
-            if not os.path.exists(path):
-                raise KubeError("kubeconfig file %s does not exist: give the path of a readable kubeconfig (or a "
-                                "kubeconfig as a dict), or leave kubeconfig unset to use ~/.kube/config, "
-                                "$KUBECONFIG or the in-cluster service account." % path)
-            k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
-                                        persist_config=persist)
-        elif direct:
-            pass
-        elif os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-        else:
-            k8s_config.load_kube_config(context=context, client_configuration=configuration, persist_config=persist)
+        for source in credential_sources(auth):
+            if source == "options":
+                break
+            if source == "in-cluster":
+                token, ca = incluster_files or (k8s_incluster.SERVICE_TOKEN_FILENAME,
+                                                k8s_incluster.SERVICE_CERT_FILENAME)
+                try:
+                    k8s_incluster.InClusterConfigLoader(token_filename=token, cert_filename=ca,
+                                                        environ=environ).load_and_set(configuration)
+                    break
+                except k8s_config.ConfigException:
+                    continue  # not in a pod (or no service account token): the default kubeconfig
+            if isinstance(kubeconfig, dict):
+                k8s_config.load_kube_config_from_dict(kubeconfig, context=context,
+                                                      client_configuration=configuration, persist_config=persist)
+            elif kubeconfig:
+                path = os.path.expanduser(str(kubeconfig))
+                if not os.path.exists(path):
+                    raise KubeError("kubeconfig file %s does not exist: give the path of a readable kubeconfig (or "
+                                    "a kubeconfig as a dict), or leave kubeconfig unset to use the in-cluster "
+                                    "service account, $KUBECONFIG or ~/.kube/config." % path)
+                k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                                            persist_config=persist)
+            else:
+                # The kubernetes client reads $KUBECONFIG once, at import; read it now, from environ.
+                k8s_config.load_kube_config(config_file=environ.get("KUBECONFIG") or "~/.kube/config",
+                                            context=context, client_configuration=configuration,
+                                            persist_config=persist)
+            break
     except KubeError:
         raise
     except Exception as exc:  # ConfigException, YAML errors, missing default file
@@ -264,7 +292,7 @@ class KubeClient(object):
     @classmethod
     def from_params(cls, params, environ=None):
         auth = auth_from_params(params, environ)
-        client = cls(_load_configuration(auth))
+        client = cls(_load_configuration(auth, environ))
         if auth.get("impersonate_user"):
             client.extra_headers["Impersonate-User"] = auth["impersonate_user"]
         if auth.get("impersonate_groups"):

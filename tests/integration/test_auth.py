@@ -43,3 +43,16 @@ def test_impersonate_groups_sends_one_header_per_group(start_sim, tmp_path):
     assert entries and all(e["user"] == "deployer" and e["code"] < 400 for e in entries)
     assert {tuple(e["impersonated_user"]["groups"]) for e in entries} == {("devs", "ops", "system:authenticated")}
     assert {e["impersonated_user"]["username"] for e in entries} == {"alice"}
+
+
+def test_kubernetes_service_host_without_a_service_account_falls_back_to_KUBECONFIG(seed, tmp_path):
+    """A controller in a pod (AWX container group, CI runner) with KUBERNETES_SERVICE_HOST set but no service
+    account token mounted, and $KUBECONFIG naming the cluster: kubernetes.core's order tries in-cluster, then
+    the kubeconfig. The case where a token is mounted (in-cluster wins) is unit-tested on the loader with a fake
+    token directory: the service-account paths are fixed in the kubernetes client, so an integration test
+    could only reach them by writing /var/run/secrets or monkeypatching the client."""
+    env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBECONFIG": str(seed.kubeconfig)}
+    run = run_playbook(tmp_path, [{"name": "info", INFO: {}, "register": "info"}], env=env)
+    assert run.rc == 0, run.explain()
+    assert run["info"].get("failed") is not True, run["info"]
+    assert run["info"]["revision"] == "asm-173-3"

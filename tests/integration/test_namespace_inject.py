@@ -252,7 +252,7 @@ def test_bad_inputs_fail_with_their_message_and_write_nothing(seed, tmp_path):
         "into kube-system. Nothing was changed. Fix the revision or the labels, or set force: true.")
     assert msg["bad_kubeconfig"] == (
         "kubeconfig file %s.missing does not exist: give the path of a readable kubeconfig (or a kubeconfig as a "
-        "dict), or leave kubeconfig unset to use ~/.kube/config, $KUBECONFIG or the in-cluster service account."
+        "dict), or leave kubeconfig unset to use the in-cluster service account, $KUBECONFIG or ~/.kube/config."
         % seed.kubeconfig)
     assert msg["wrong_context"].startswith("Could not load Kubernetes credentials: ")
     assert "nosuch" in msg["wrong_context"]

@@ -200,6 +200,78 @@ def test_from_params_missing_kubeconfig_file(tmp_path):
                                      missing)
 
 
+# -- credential precedence: kubernetes.core k8s/client.py _create_configuration -----------------------------
+
+
+@pytest.mark.parametrize("options,expected", [
+    ({}, ("in-cluster", "default-kubeconfig")),
+    ({"context": "ro"}, ("kubeconfig",)),
+    ({"kubeconfig": "/etc/kube/config"}, ("kubeconfig",)),
+    ({"host": HOST}, ("in-cluster", "default-kubeconfig")),  # a host alone only overrides the server
+    ({"host": HOST, "api_key": "t"}, ("options",)),
+    ({"host": HOST, "username": "u", "password": "p"}, ("options",)),
+    ({"host": HOST, "username": "u"}, ("in-cluster", "default-kubeconfig")),
+    ({"host": HOST, "client_cert": "/c.pem"}, ("options",)),
+    ({"kubeconfig": "/etc/kube/config", "host": HOST, "api_key": "t"}, ("options",)),
+])
+def test_credential_sources_follow_kubernetes_core(options, expected):
+    assert kube.credential_sources(dict(auth_from_params(no_params(), environ={}), **options)) == expected
+
+
+def in_cluster(tmp_path, token="sa-token"):
+    """A pod's service account files and environment, as the kubelet mounts and sets them."""
+    sa = tmp_path / "serviceaccount"
+    sa.mkdir()
+    (sa / "token").write_text(token)
+    (sa / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    return (str(sa / "token"), str(sa / "ca.crt"))
+
+
+def kubeconfig_file(tmp_path, server="https://from-kubeconfig:6443"):
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(kubeconfig_dict(server=server)))
+    return str(path)
+
+
+POD_ENV = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+
+
+def load(tmp_path, files, environ, **options):
+    auth = auth_from_params(dict(no_params(), **options), environ=environ)
+    return kube._load_configuration(auth, environ, incluster_files=files)
+
+
+def bearer(conf):
+    return KubeClient(conf)._headers()["Authorization"]
+
+
+def test_in_a_pod_the_service_account_wins_over_KUBECONFIG(tmp_path):
+    conf = load(tmp_path, in_cluster(tmp_path), dict(POD_ENV, KUBECONFIG=kubeconfig_file(tmp_path)))
+    assert conf.host == "https://10.96.0.1:443"
+    assert bearer(conf).lower() == "bearer sa-token"  # the client's in-cluster loader writes "bearer"
+
+
+def test_in_a_pod_kubeconfig_or_context_wins_over_the_service_account(tmp_path):
+    files, path = in_cluster(tmp_path), kubeconfig_file(tmp_path)
+    assert load(tmp_path, files, dict(POD_ENV), kubeconfig=path).host == "https://from-kubeconfig:6443"
+    conf = load(tmp_path, files, dict(POD_ENV, KUBECONFIG=path), context="ro")
+    assert (conf.host, bearer(conf)) == ("https://from-kubeconfig:6443", "Bearer r")
+    assert load(tmp_path, files, dict(POD_ENV, K8S_AUTH_KUBECONFIG=path)).host == "https://from-kubeconfig:6443"
+
+
+def test_without_a_service_account_KUBECONFIG_is_used_even_with_KUBERNETES_SERVICE_HOST(tmp_path):
+    """KUBERNETES_SERVICE_HOST alone (a CI runner pod without a mounted token) falls back, like kubernetes.core."""
+    missing = (str(tmp_path / "no-token"), str(tmp_path / "no-ca"))
+    conf = load(tmp_path, missing, dict(POD_ENV, KUBECONFIG=kubeconfig_file(tmp_path)))
+    assert (conf.host, bearer(conf)) == ("https://from-kubeconfig:6443", "Bearer s3cret")
+
+
+def test_explicit_host_and_token_need_neither(tmp_path):
+    conf = load(tmp_path, in_cluster(tmp_path), dict(POD_ENV, KUBECONFIG=kubeconfig_file(tmp_path)),
+                host=HOST, api_key="abc")
+    assert (conf.host, bearer(conf)) == (HOST, "Bearer abc")
+
+
 def test_from_params_unknown_context(tmp_path):
     path = tmp_path / "kubeconfig"
     path.write_text(json.dumps(kubeconfig_dict()))
