@@ -272,10 +272,17 @@ def _load_configuration(auth, environ=None, incluster_files=None):
     return configuration
 
 
-class KubeClient(object):
-    """Raw-JSON access to one API server; counts the requests it makes."""
+class DeadlinePassed(KubeError):
+    """The call's deadline (the module's timeout) passed before a request succeeded."""
 
-    def __init__(self, configuration, sleep=time.sleep):
+
+class KubeClient(object):
+    """Raw-JSON access to one API server; counts the requests it makes.
+
+    deadline: a time.monotonic() value (set by the caller, e.g. from the module's timeout) past which
+    no request is sent; backoffs and read timeouts are cut to the time left."""
+
+    def __init__(self, configuration, sleep=time.sleep, clock=time.monotonic):
         self.configuration = configuration
         self.host = configuration.host.rstrip("/")
         self.api_client = k8s_client.ApiClient(configuration)
@@ -285,6 +292,8 @@ class KubeClient(object):
         # group, never splitting on commas (apiserver endpoints/filters/impersonation).
         self.impersonate_groups = []
         self.sleep = sleep
+        self.clock = clock
+        self.deadline = None
         self.request_count = 0
         self.retries = 0
         self._count_lock = threading.Lock()  # watches and restart waves use the client from threads
@@ -298,6 +307,25 @@ class KubeClient(object):
         if auth.get("impersonate_groups"):
             client.impersonate_groups = list(auth["impersonate_groups"])
         return client
+
+    def remaining(self):
+        """Seconds left before the deadline (None without one)."""
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    def _check_deadline(self, action, attempt, last_error):
+        left = self.remaining()
+        if left is not None and left <= 0:
+            tried = " after %d attempt%s" % (attempt, "" if attempt == 1 else "s") if attempt else ""
+            raise DeadlinePassed("The module's timeout passed while trying to %s%s%s. Raise timeout, or check the "
+                                 "API server's health." % (action, tried, "; the last attempt failed: %s" % last_error
+                                                           if last_error else ""),
+                                 getattr(last_error, "status", None), getattr(last_error, "reason", None),
+                                 getattr(last_error, "body", None))
+        return left
+
+    def _backoff(self, seconds):
+        left = self.remaining()
+        self.sleep(seconds if left is None else max(0.0, min(seconds, left)))
 
     def _headers(self, content_type=None, accept="application/json"):
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
@@ -327,16 +355,18 @@ class KubeClient(object):
         data = None if body is None else json.dumps(body).encode("utf-8")
         if data is not None and content_type is None:
             content_type = "application/json"
-        attempt = 0
+        attempt, last_error = 0, None
         while True:
+            left = self._check_deadline(action, attempt, last_error)
             attempt += 1
             with self._count_lock:
                 self.request_count += 1
+            read, connect = (timeout, 10.0) if left is None else (min(timeout, left), min(10.0, left))
             try:
                 # urlopen, not request(): urllib3 1.26's request() copies headers into a dict, merging repeats.
                 response = self.pool.urlopen(
                     method, self._url(path, query), body=data, headers=self._headers(content_type),
-                    preload_content=not stream, timeout=urllib3.Timeout(connect=10.0, read=timeout))
+                    preload_content=not stream, timeout=urllib3.Timeout(connect=connect, read=read))
             except urllib3.exceptions.SSLError as exc:
                 raise KubeError("TLS verification of the API server %s failed: %s. Provide the cluster's CA with "
                                 "ca_cert (or in the kubeconfig); validate_certs: false turns verification off and "
@@ -347,7 +377,8 @@ class KubeClient(object):
                 if attempt < (CONNECT_ATTEMPTS if refused else MAX_ATTEMPTS):
                     with self._count_lock:
                         self.retries += 1
-                    self.sleep(retry_delay(attempt))
+                    last_error = KubeError(_root_cause(exc))
+                    self._backoff(retry_delay(attempt))
                     continue
                 raise KubeError("Cannot reach the Kubernetes API server at %s while trying to %s: %s. Check host, "
                                 "kubeconfig and context, and that the cluster is reachable from where the module "
@@ -365,7 +396,9 @@ class KubeClient(object):
             if retryable and attempt < MAX_ATTEMPTS:
                 with self._count_lock:
                     self.retries += 1
-                self.sleep(retry_delay(attempt, response.headers.get("Retry-After")))
+                last_error = KubeError(("HTTP %s %s" % (status, body_json.get("message") or "")).rstrip(), status,
+                                       body_json.get("reason"), body_json)
+                self._backoff(retry_delay(attempt, response.headers.get("Retry-After")))
                 continue
             error_class = WatchExpired if status == 410 else KubeError
             raise error_class(describe_failure(status, body_json, action, self.host), status,
@@ -411,6 +444,9 @@ class KubeClient(object):
         """Yield watch events ({type, object}) until the server closes the stream. A too-old
         resourceVersion raises WatchExpired; the caller lists again and resumes from there.
         on_open() is called once the server has accepted the watch."""
+        left = self.remaining()
+        if left is not None:  # the server ends the stream by the deadline; open() refuses once it has passed
+            timeout_seconds = min(timeout_seconds, max(1, int(left)))
         query = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": int(max(1, timeout_seconds)), "labelSelector": label_selector,
                  "fieldSelector": field_selector}

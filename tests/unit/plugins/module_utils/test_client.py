@@ -406,3 +406,84 @@ def test_list_follows_continue_tokens_and_restarts_on_410():
     assert urls[0] == HOST + "/api/v1/pods?labelSelector=app%3Dx&limit=2"
     assert urls[1] == HOST + "/api/v1/pods?labelSelector=app%3Dx&limit=2&continue=t1"
     assert urls[3].endswith("&continue=t1")
+
+
+# -- the call's deadline (review finding 12) --------------------------------------------------------------------
+
+
+class Clock(object):
+    """time.monotonic that only moves when the client sleeps."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def deadline_client(script, seconds):
+    client, _ = make_client(script)
+    clock = Clock()
+    client.clock, client.sleep = clock, clock.sleep
+    client.deadline = clock() + seconds
+    return client, clock
+
+
+def test_deadline_cuts_the_backoff_and_says_it_passed():
+    client, clock = deadline_client([FakeResponse(503, {"message": "etcd leader changed"}),
+                                     FakeResponse(503, {}), FakeResponse(503, {}), FakeResponse(200, {})], 3)
+    with pytest.raises(kube.DeadlinePassed) as err:
+        client.request("GET", "/api/v1/pods", action="list pods")
+    # backoffs 0.5 and 1 s, then 2 s cut to the 1.5 s left; no fourth request
+    assert clock.now == 103.0 and len(client.pool.urls) == 3 and client.request_count == 3
+    assert str(err.value) == ("The module's timeout passed while trying to list pods after 3 attempts; the last "
+                              "attempt failed: HTTP 503. Raise timeout, or check the API server's health.")
+    assert err.value.status == 503
+
+
+def test_deadline_cuts_read_and_connect_timeouts_to_the_time_left():
+    client, clock = deadline_client([urllib3.exceptions.ReadTimeoutError(None, "/", "read timed out"),
+                                     FakeResponse(200, {"kind": "PodList"})], 4)
+    assert client.request("GET", "/api/v1/pods") == {"kind": "PodList"}
+    first, second = client.pool.timeouts
+    assert (first.connect_timeout, first.read_timeout) == (4, 4)
+    assert (second.connect_timeout, second.read_timeout) == (3.5, 3.5)  # after the 0.5 s backoff
+
+
+def test_no_request_once_the_deadline_has_passed():
+    client, clock = deadline_client([FakeResponse(200, {})], 0)
+    with pytest.raises(kube.DeadlinePassed, match="timeout passed while trying to GET /api/v1/pods. Raise"):
+        client.request("GET", "/api/v1/pods")
+    assert client.request_count == 0 and client.pool.urls == []
+
+
+def test_retry_after_longer_than_the_time_left_is_cut():
+    client, clock = deadline_client([FakeResponse(429, {"message": "slow down"}, {"Retry-After": "20"}),
+                                     FakeResponse(200, {})], 5)
+    with pytest.raises(kube.DeadlinePassed, match="429 slow down"):
+        client.request("GET", "/api/v1/pods")
+    assert clock.now == 105.0
+
+
+def test_without_a_deadline_timeouts_and_backoff_are_unchanged():
+    client, sleeps = make_client([FakeResponse(503, {}), FakeResponse(200, {})])
+    client.request("GET", "/api/v1/pods")
+    assert sleeps == [0.5] and client.pool.timeouts[0].read_timeout == 30.0
+
+
+class StreamResponse(FakeResponse):
+    def stream(self, amount, decode_content=True):
+        yield b'{"type": "ADDED", "object": {"kind": "Pod"}}\n'
+
+    def release_conn(self):
+        pass
+
+
+def test_watch_asks_the_server_to_end_the_stream_by_the_deadline():
+    client, clock = deadline_client([StreamResponse(200, {})], 12.7)
+    assert [e["type"] for e in client.watch("/api/v1/pods", "5", timeout_seconds=50)] == ["ADDED"]
+    assert "timeoutSeconds=12" in client.pool.urls[0][1]
+    assert client.pool.timeouts[0].read_timeout == pytest.approx(12.7)
