@@ -161,6 +161,10 @@ def describe_failure(status, body, action, host):
         return ("Unauthorized (401) while trying to %s: the API server at %s rejected the credentials (token, "
                 "client certificate or username/password from the kubeconfig, api_key or the environment). Check that "
                 "they are valid and not expired.%s" % (action, host, said))
+    if status in (400, 403, 422) and ("denied the request" in server_msg or "denied request" in server_msg):
+        # apiserver webhook ToStatusErr / ValidatingAdmissionPolicy wording: a policy, not RBAC, refused it
+        return ("Refused by an admission policy (%s) while trying to %s.%s Change the request to satisfy the policy, "
+                "or ask its owners for an exception." % (status, action, said))
     if status == 403:
         return ("Forbidden (403): the credentials in use may not %s.%s Grant that permission to the user or "
                 "service account (RBAC), or run with credentials that have it." % (action, said))

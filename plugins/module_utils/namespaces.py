@@ -123,6 +123,38 @@ def selector_matches(client, selector):
         raise
 
 
+def _existing(client, named, selector):
+    """({name: record} of the named namespaces that exist and the selector's matches, the matched names or None).
+
+    Named namespaces are read one by one (get, allowed to a namespace admin by a RoleBinding in that
+    namespace); only a label selector needs to list namespaces cluster-wide."""
+    existing, matched = {}, None
+    if selector:
+        try:
+            items = client.list(api_path("v1", "namespaces"), label_selector=selector,
+                                action="list namespaces matching %r (cluster scope)" % selector)
+        except KubeError as exc:
+            if exc.status == 400:
+                raise SelectionError("namespace_selector %r is not a valid label selector (%s). Valid forms: "
+                                     "'key=value', 'key!=value', 'key in (a,b)', 'key notin (a)', 'key', '!key', "
+                                     "comma-separated." % (selector, exc.body.get("message", exc))) from None
+            if exc.status == 403:
+                raise SelectionError("namespace_selector needs list on namespaces at the cluster scope, which these "
+                                     "credentials lack (%s). Name the namespaces in namespaces instead: each is then "
+                                     "read by name (get on namespaces, which a RoleBinding in that namespace can "
+                                     "grant)." % exc) from None
+            raise
+        matched = [ns["metadata"]["name"] for ns in items]
+        existing.update((ns["metadata"]["name"], _namespace_record(ns)) for ns in items)
+    for name in named or []:
+        if name in existing:
+            continue
+        ns = client.get(api_path("v1", "namespaces", name=name), action="get namespace %r" % name, missing_ok=True)
+        if ns is not None:
+            existing[name] = _namespace_record(ns)
+    return existing, matched
+
+
 def nothing_selected(skipped, matched, selector):
     matched_text = "" if matched is None else " Matched by namespace_selector %r: %s." % (
         selector, ", ".join(sorted(matched)) or "no namespace")
@@ -142,11 +174,9 @@ def run(client, params, check_mode=False, want_diff=False):
         raise SelectionError("state=restore needs previous_labels: a dictionary namespace -> its injection labels, "
                              "as namespaces[].previous_labels of an earlier run returned them.")
     namespaces_path = api_path("v1", "namespaces")
-    existing = dict((ns["metadata"]["name"], _namespace_record(ns))
-                    for ns in client.list(namespaces_path, action="list namespaces (cluster scope)"))
-    matched = selector_matches(client, selector)
-    selected, skipped, missing = select(existing, named, matched, exclude, istio_ns)
     warnings = []
+    existing, matched = _existing(client, named, selector)
+    selected, skipped, missing = select(existing, named, matched, exclude, istio_ns)
     created = []
     if missing:
         if not params.get("create"):
@@ -168,13 +198,24 @@ def run(client, params, check_mode=False, want_diff=False):
 
     webhooks = []
     tags = {}
+    unverified = False
     if state == "present":
-        mwcs = client.list(api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
-                           action="list mutatingwebhookconfigurations (cluster scope)")
+        try:
+            mwcs = client.list(api_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
+                               action="list mutatingwebhookconfigurations (cluster scope)")
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            # A namespace admin (RoleBindings only) may not read the cluster-scoped injector webhooks.
+            unverified = True
+            mwcs = []
+            warnings.append("Could not read the injector webhooks (403 on list mutatingwebhookconfigurations): "
+                            "revision %r and whether it would inject were not verified. Grant list on "
+                            "mutatingwebhookconfigurations to have them checked." % revision)
         webhooks = injector_webhooks([m for m in mwcs if is_injector_configuration(m)])
         tags = dict((w["tag"], w["revision"]) for w in webhooks if w["tag"])
         known = sorted({w["revision"] for w in webhooks if not w["deactivated"]} | set(tags))
-        if revision not in known:
+        if revision not in known and not unverified:
             message = ("Revision %r is unknown to the cluster: no active injector webhook serves it, so pods in the "
                        "labelled namespaces would silently come up without a sidecar. Known revisions and tags: %s."
                        % (revision, ", ".join(known) or "none"))
@@ -198,7 +239,7 @@ def run(client, params, check_mode=False, want_diff=False):
                             "so istio.io/rev was ignored." % (name, before[INJECTION_LABEL], before[REV_LABEL]))
         after = desired_labels(labels, state, revision, previous.get(name))
         record["labels"] = after
-        if state == "present":
+        if state == "present" and not unverified:
             new_labels = dict((k, v) for k, v in labels.items() if k not in INJECTION_KEYS)
             new_labels.update(after)
             injected_by, _matched, reason = check_inject(webhooks, name, new_labels)
@@ -218,16 +259,19 @@ def run(client, params, check_mode=False, want_diff=False):
         if not params.get("force"):
             raise SelectionError(message + " Nothing was changed. Fix the revision or the labels, or set force: true.")
         warnings.append(message)
-    if not check_mode:
-        for name, patch in patches.items():
-            if name in created:
-                client.request("POST", namespaces_path, body={"apiVersion": "v1", "kind": "Namespace", "metadata": {
+    # Check mode sends the same writes as server-side dry runs (like kubernetes.core's dry_run: All), so RBAC
+    # and admission refusals show up in --check; the API server stores nothing.
+    query = {"dryRun": "All"} if check_mode else None
+    for name, patch in patches.items():
+        if name in created:
+            client.request("POST", namespaces_path, query=query, body={
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {
                     "name": name, "labels": desired_labels({}, state, revision, previous.get(name))}},
-                    action="create namespace %s" % name)
-            else:
-                client.request("PATCH", api_path("v1", "namespaces", name=name), body=patch,
-                               content_type="application/merge-patch+json",
-                               action="patch namespaces %r (cluster scope)" % name)
+                action="create namespace %s%s" % (name, " (dry run)" if check_mode else ""))
+        else:
+            client.request("PATCH", api_path("v1", "namespaces", name=name), query=query, body=patch,
+                           content_type="application/merge-patch+json",
+                           action="patch namespaces %r (cluster scope%s)" % (name, ", dry run" if check_mode else ""))
     # Not "skipped": Ansible would read a truthy top-level `skipped` as the task being skipped.
     result = {"changed": any(r["changed"] for r in results), "namespaces": results, "not_selected": skipped,
               "created": created, "state": state, "revision": revision if state == "present" else None,

@@ -79,7 +79,11 @@ def test_check_mode_writes_nothing_and_diff_shows_before_and_after(seed, tmp_pat
         inject("disable", state="absent", namespaces=["legacy"]),
     ], extra_vars={"kubeconfig": str(seed.kubeconfig)}, check=True, diff=True)
     assert run.rc == 0, run.explain()
-    assert seed.writes(since=mark) == []  # not even a refused attempt
+    assert seed.stored_writes(since=mark) == []
+    # what it would write went to the API server as dry runs (review finding 15), each accepted
+    assert [(e["method"], e["path"], e["code"]) for e in seed.writes(since=mark)] == [
+        ("PATCH", "/api/v1/namespaces/demo", 200), ("PATCH", "/api/v1/namespaces/legacy", 200),
+        ("POST", "/api/v1/namespaces", 201), ("PATCH", "/api/v1/namespaces/legacy", 200)]
     assert (run["label"]["changed"], run["create"]["changed"], run["disable"]["changed"]) == (True, True, True)
     assert run["create"]["created"] == ["fresh"]
     assert run["disable"]["namespaces"][0]["previous_labels"] == {"istio-injection": "enabled"}
@@ -282,7 +286,7 @@ def test_unreachable_api_server_fails_fast_with_a_clear_message(tmp_path):
     result = run["unreachable"]
     assert result["failed"] is True
     assert result["msg"].startswith("Cannot reach the Kubernetes API server at https://127.0.0.1:1 while trying to "
-                                    "list namespaces (cluster scope): ")
+                                    "get namespace 'demo': ")
     assert "Connection refused" in result["msg"]
     assert result["msg"].endswith("Check host, kubeconfig and context, and that the cluster is reachable from where "
                                   "the module runs.")
@@ -301,3 +305,56 @@ def test_ansible_doc_renders():
         assert option in text, option
     assert "servicemesh.asm.asm_namespace_inject:" in text
     assert "previous_labels" in text and "not_selected" in text
+
+
+def test_check_mode_shows_admission_and_rbac_refusals_and_stores_nothing(seed, tmp_path):
+    """--check sends the patches with dryRun=All, so a policy engine's or RBAC's refusal fails the check run
+    with the server's message naming the namespace (review finding 15); nothing is stored."""
+    seed.faults(admission_deny=[{"verbs": ["patch"], "resource": "namespaces", "name": "legacy",
+                                 "policy": "ns-owner", "message": 'you must provide labels: {"owner"}'}])
+    mark = seed.audit_mark()
+    run = run_playbook(tmp_path, [
+        inject("label", revision=REV, namespaces=["demo", "legacy"]),
+        dict(inject("reader", revision=REV, namespaces=["demo"]),
+             **{INJECT: {"kubeconfig": "{{ kubeconfig }}", "context": "kubesim-ci-reader", "revision": REV,
+                         "namespaces": ["demo"]}}),
+    ], extra_vars={"kubeconfig": str(seed.kubeconfig)}, check=True)
+    assert run["label"]["failed"] is True
+    assert flat(run["label"]["msg"]) == (
+        "Refused by an admission policy (403) while trying to patch namespaces 'legacy' (cluster scope, dry run). The "
+        "API server "
+        'said: admission webhook "validation.gatekeeper.sh" denied the request: [ns-owner] you must provide labels: '
+        '{"owner"}. Change the request to satisfy the policy, or ask its owners for an exception.')
+    assert run["reader"]["failed"] is True
+    assert flat(run["reader"]["msg"]).startswith(
+        "Forbidden (403): the credentials in use may not patch namespaces 'demo' (cluster scope, dry run). The API "
+        "server said: "
+        'namespaces "demo" is forbidden: User "ci-reader" cannot patch resource "namespaces"')
+    assert seed.stored_writes(since=mark) == []
+    assert all(e["dry_run"] for e in seed.writes(since=mark))
+    assert namespace_labels(seed, "legacy") == {"istio-injection": "enabled", "kubernetes.io/metadata.name": "legacy"}
+
+
+def test_a_namespace_admin_labels_its_named_namespace_without_listing_namespaces(start_sim, tmp_path):
+    """Its RoleBinding allows get and patch on namespace demo only (review finding 16): named namespaces are read
+    by name; the cluster-scoped injector webhooks it cannot read are reported as not verified."""
+    import yaml
+    from pathlib import Path
+    spec = yaml.safe_load((Path(__file__).parents[1] / "kubesim/scenarios/seed.yaml").read_text())
+    spec["users"] = [{"name": "demo-admin", "token": "tok-demo-admin", "rules": [
+        {"verbs": ["get", "patch"], "apiGroups": [""], "resources": ["namespaces"], "namespaces": ["demo"]}]}]
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(spec))
+    sim = start_sim(str(tmp_path / "scenario.yaml"))
+    mark = sim.audit_mark()
+    task = {"name": "label", INJECT: {"kubeconfig": str(sim.kubeconfig), "context": "kubesim-demo-admin",
+                                      "revision": REV, "namespaces": ["demo"]}, "register": "label"}
+    run = run_playbook(tmp_path, [task])
+    label = run["label"]
+    assert label.get("failed") is not True, label
+    assert label["changed"] is True
+    assert "Could not read the injector webhooks (403 on list mutatingwebhookconfigurations)" in run.explain()
+    assert namespace_labels(sim, "demo")["istio.io/rev"] == REV
+    assert not [e for e in sim.audit(mark) if e["resource"] == "namespaces" and e["verb"] == "list"]
+    assert [(e["verb"], e["name"], e["code"]) for e in sim.audit(mark)
+            if e["resource"] == "namespaces" and e["user"] == "demo-admin"] == [
+        ("get", "demo", 200), ("patch", "demo", 200)]

@@ -487,3 +487,14 @@ def test_watch_asks_the_server_to_end_the_stream_by_the_deadline():
     assert [e["type"] for e in client.watch("/api/v1/pods", "5", timeout_seconds=50)] == ["ADDED"]
     assert "timeoutSeconds=12" in client.pool.urls[0][1]
     assert client.pool.timeouts[0].read_timeout == pytest.approx(12.7)
+
+
+def test_admission_refusals_are_not_described_as_rbac():
+    gatekeeper = {"message": 'admission webhook "validation.gatekeeper.sh" denied the request: [owner] no'}
+    assert describe_failure(403, gatekeeper, "patch namespaces 'demo'", HOST) == (
+        "Refused by an admission policy (403) while trying to patch namespaces 'demo'. The API server said: admission "
+        'webhook "validation.gatekeeper.sh" denied the request: [owner] no. Change the request to satisfy the policy, '
+        "or ask its owners for an exception.")
+    vap = {"message": "namespaces \"demo\" is forbidden: ValidatingAdmissionPolicy 'p' denied request: x"}
+    assert describe_failure(422, vap, "patch x", HOST).startswith("Refused by an admission policy (422)")
+    assert describe_failure(403, {"message": "namespaces is forbidden"}, "list x", HOST).startswith("Forbidden (403)")

@@ -165,12 +165,24 @@ class FakeClient(object):
             names = list(self.namespaces)
         return [{"metadata": {"name": n, "labels": self.namespaces[n]}, "status": {"phase": "Active"}} for n in names]
 
+    def get(self, path, action=None, missing_ok=False):
+        self.requests.append(("GET", path, None))
+        name = path.rsplit("/", 1)[-1]
+        if name not in self.namespaces:
+            return None
+        return {"metadata": {"name": name, "labels": self.namespaces[name]}, "status": {"phase": "Active"}}
+
     def request(self, method, path, query=None, body=None, content_type=None, action=None, retry_429=True):
-        self.requests.append((method, path, body, content_type))
+        self.requests.append((method, path, body, content_type) + (("dryRun=All",) if query == {"dryRun": "All"}
+                                                                    else ()))
         return {}
 
     def writes(self):
-        return [r for r in self.requests if r[0] != "LIST"]
+        """Writes that were not dry runs."""
+        return [r for r in self.requests if r[0] not in ("LIST", "GET") and r[-1] != "dryRun=All"]
+
+    def dry_runs(self):
+        return [r[:2] for r in self.requests if r[-1] == "dryRun=All"]
 
 
 def inject_params(**overrides):
@@ -215,6 +227,21 @@ def test_run_idempotent_and_check_mode_write_nothing():
     assert result["changed"] is True and client.writes() == []
     result = namespaces.run(client, inject_params(namespaces=["ghost"], create=True), check_mode=True)
     assert result["created"] == ["ghost"] and client.writes() == []
+    # check mode sends what it would write as server-side dry runs (review finding 15)
+    assert client.dry_runs() == [("PATCH", "/api/v1/namespaces/shop"), ("POST", "/api/v1/namespaces")]
+
+
+def test_named_namespaces_are_read_by_name_not_listed_cluster_wide():
+    """A namespace admin (RoleBindings only) can get its namespace but not list namespaces (review finding 16)."""
+    client = FakeClient(SEED)
+    namespaces.run(client, inject_params(namespaces=["demo", "legacy"]))
+    reads = [r[:3] for r in client.requests if r[0] in ("GET", "LIST") and "mutatingwebhook" not in r[1]]
+    assert reads == [("GET", "/api/v1/namespaces/demo", None), ("GET", "/api/v1/namespaces/legacy", None)]
+    client = FakeClient(SEED)
+    namespaces.run(client, inject_params(namespaces=["demo"], namespace_selector="istio-injection=enabled"))
+    reads = [r[:3] for r in client.requests if r[0] in ("GET", "LIST") and "mutatingwebhook" not in r[1]]
+    assert reads == [("LIST", "/api/v1/namespaces", "istio-injection=enabled"), ("GET", "/api/v1/namespaces/demo",
+                                                                                None)]
 
 
 def test_run_create():
