@@ -17,10 +17,16 @@ from __future__ import annotations
 import json
 import sys
 
+from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import (  # noqa: F401 (re-exported)
+    IMAGE_TYPE_ANNOTATION, PROXY_CONFIG_ANNOTATION, PROXY_IMAGE_ANNOTATION, TEMPLATES_ANNOTATION,
+    expected_proxy_images)
+
 PROXY = "istio-proxy"
 PROXY_INIT = ("istio-init", "istio-validation")
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 INJECT_KEY = "sidecar.istio.io/inject"
+# The pod annotations that decide the injected proxy image (proxyimage.py).
+IMAGE_INPUTS = (PROXY_IMAGE_ANNOTATION, IMAGE_TYPE_ANNOTATION, PROXY_CONFIG_ANNOTATION, TEMPLATES_ANNOTATION)
 
 # Classification of a pod against the expected state.
 OK = "ok"  # as expected and ready
@@ -87,6 +93,8 @@ def compact(pod):
     conditions = dict((c.get("type"), c) for c in status.get("conditions") or [])
     scheduled = conditions.get("PodScheduled") or {}
     image = _shared(proxy.get("image")) if proxy else None
+    inputs = tuple((k, annotations[k]) for k in IMAGE_INPUTS if k in annotations)
+    labels = tuple(sorted((meta.get("labels") or {}).items()))
     return {
         "namespace": _shared(meta.get("namespace")), "name": meta["name"], "uid": meta.get("uid"),
         "owner": _part(("owner", owner["kind"], owner["name"], owner.get("uid")), lambda: {
@@ -98,6 +106,9 @@ def compact(pod):
         "terminating": bool(meta.get("deletionTimestamp")),
         "proxy": _part(("proxy", image, native), lambda: {"image": image, "native": native}) if proxy else None,
         "injected_revision": injected_revision,
+        # What ProxyConfig selectors and the injection template read (shared: pods of a template agree).
+        "labels": _part(("labels",) + labels, lambda: dict(labels)),
+        "inject_annotations": _part(("inputs",) + inputs, lambda: dict(inputs)),
         "containers": _names([c["name"] for c in spec.get("containers") or []] + restartable),
         "init_containers": _names([c["name"] for c in spec.get("initContainers") or []
                                    if c["name"] not in restartable]),
@@ -137,7 +148,10 @@ def exempt_reason(record, namespace_ambient=False):
 
 
 def classify(record, expected_revision, expected_image=None, namespace_ambient=False):
-    """(class, reason) of a pod whose namespace should inject `expected_revision` (None: no sidecar)."""
+    """(class, reason) of a pod whose namespace should inject `expected_revision` (None: no sidecar).
+
+    `expected_image`: the image itself, or a proxyimage.RevisionImages that decides it per pod (None
+    when it cannot be known: then the proxy is never called stale)."""
     if record["terminating"]:
         return WAITING, "terminating"
     exempt = exempt_reason(record, namespace_ambient)
@@ -151,14 +165,19 @@ def classify(record, expected_revision, expected_image=None, namespace_ambient=F
     elif record["injected_revision"] != expected_revision:
         return NEEDS_RESTART, "sidecar from revision %s, expected %s" % (
             record["injected_revision"], expected_revision)
-    elif expected_image and record["proxy"]["image"] != expected_image:
+    elif expected_image and record["proxy"]["image"] != _image_for(expected_image, record):
         return NEEDS_RESTART, "stale proxy %s (the injector now injects %s)" % (
-            record["proxy"]["image"], expected_image)
+            record["proxy"]["image"], _image_for(expected_image, record))
     if record["phase"] == "Running" and record["ready"]:
         ready, total = ready_count(record)
         if ready == total:
             return OK, "%d/%d ready" % (ready, total)
     return WAITING, problem(record)[0]
+
+
+def _image_for(expected, record):
+    image = expected.for_pod(record) if hasattr(expected, "for_pod") else expected
+    return record["proxy"]["image"] if image is None else image  # unknown: not stale
 
 
 def problem(record):

@@ -18,6 +18,7 @@ import re
 import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import proxy_image
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
     INJECTION_LABEL, REV_LABEL, injector_webhooks, is_injector_configuration)
 
@@ -103,7 +104,10 @@ def pod_row(pod, now):
 
 
 def injector_values(configmap):
-    """(proxy image, native sidecar mode) the revision's injector uses now (istiod-injector-configmap.yaml)."""
+    """(proxy image, native sidecar mode) the revision's injector uses now (istiod-injector-configmap.yaml).
+
+    The image is the one a pod without image annotations or ProxyConfigs gets; the per-pod answer
+    is proxyimage.RevisionImages."""
     try:
         values = json.loads((configmap.get("data") or {}).get("values") or "{}")
     except ValueError:
@@ -113,17 +117,18 @@ def injector_values(configmap):
     if "/" not in image and (not glob.get("hub") or glob.get("tag") in (None, "")):
         image = None  # values without hub/tag (an old or hand-written ConfigMap): unknown, not "/proxyv2:"
     elif "/" not in image:
-        tag = str(glob.get("tag", ""))
-        variant = glob.get("variant")
-        if variant and variant != "default":
-            tag = "%s-%s" % (tag, variant)
-        image = "%s/%s:%s" % (glob.get("hub", ""), image, tag)
+        image = proxy_image(values)  # inject.go ProxyImage: variant, -distroless/-debug suffix rules
     native = ((values.get("pilot") or {}).get("env") or {}).get("ENABLE_NATIVE_SIDECARS")
     return image, None if native is None else str(native).lower()
 
 
 def _injector_configmap_or_none(cm):
-    return cm if cm["metadata"]["name"].startswith("istio-sidecar-injector") else None
+    """Injector ConfigMaps istio-sidecar-injector[-<rev>] and mesh ConfigMaps istio[-<rev>]."""
+    name = cm["metadata"]["name"]
+    if name.startswith("istio-sidecar-injector") or (name == "istio" or name.startswith("istio-")) and \
+            "mesh" in (cm.get("data") or {}):
+        return cm
+    return None
 
 
 def _namespace_labels(ns):
@@ -154,8 +159,11 @@ def fetch_inventory(client, istio_namespace):
             warnings.append("Not allowed to list controlplanerevisions (mesh.cloud.google.com) %s: managed ASM "
                             "revisions are judged from the injector webhooks alone. Grant list on them to see their "
                             "channels and readiness." % in_istio)
+    injectors = [c for c in configmaps if c and c["metadata"]["name"].startswith("istio-sidecar-injector")]
+    meshes = [c for c in configmaps if c and not c["metadata"]["name"].startswith("istio-sidecar-injector")]
     return {"pods": pods, "mwcs": [m for m in mwcs if is_injector_configuration(m)],
-            "configmaps": [c for c in configmaps if c], "namespaces": namespaces, "cprs": cprs, "warnings": warnings}
+            "configmaps": injectors, "meshconfigs": meshes, "namespaces": namespaces, "cprs": cprs,
+            "warnings": warnings}
 
 
 def build_revisions(inventory, now=None):

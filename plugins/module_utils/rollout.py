@@ -564,7 +564,7 @@ def run(client, params, check_mode=False, want_diff=False):
                 params["revision"], "; ".join(describe(r) for r in revisions) or "none",
                 ", ".join("%s -> %s" % kv for kv in tags.items()) or "none"))
     webhooks = injector_webhooks(inventory["mwcs"])
-    images = dict((r["name"], r["proxy_image"]) for r in revisions if r["proxy_image"]) \
+    images = podlib.expected_proxy_images(client, inventory, revisions, istio_ns, selected) \
         if params.get("detect_stale_proxies", True) else {}
     ns_infos = {}
     for name in selected:

@@ -13,6 +13,13 @@ Sources (istio/istio; cited, not copied):
   native-sidecar.yaml.injected (1.22): what an injected pod looks like.
 - kubernetes staging/src/k8s.io/apiserver/pkg/admission/configuration/mutating_webhook_manager.go:
   configurations are called sorted by name, webhooks in their listed order, in series.
+- The proxy image (ported from Istio's Go, never from plugins/): pkg/kube/inject/inject.go
+  ProxyImage/ProxyInitImage/proxyImageURL/imageURL/updateImageTypeIfPresent (cases: TestProxyImage);
+  the injection template's `contains "/" (annotation .ObjectMeta sidecar.istio.io/proxyImage
+  .Values.global.proxy.image)` branches; the ProxyConfig passed to ProxyImage is webhook.go
+  GetProxyConfigOrDefault → pilot/pkg/model/proxy_config.go EffectiveProxyConfig (mergeWithPrecedence
+  over mesh defaultConfig, root-namespace, namespace and selector ProxyConfigs, the
+  proxy.istio.io/config annotation), ProxyConfigs sorted by config.go sortConfigByCreationTime.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+
+import yaml
 
 from .selectors import match_label_selector
 
@@ -200,37 +209,168 @@ def injector_configmap_name(revision: str) -> str:
     return "istio-sidecar-injector" if _is_default(revision) else f"istio-sidecar-injector-{revision}"
 
 
-def sidecar_injector_values(configmaps: list[dict], revision: str) -> dict | None:
-    """What the revision's injector injects, from ConfigMap istio-sidecar-injector[-<rev>] `values`
-    (istiod-injector-configmap.yaml). None if that ConfigMap is absent.
-
-    Image: inject.go ProxyImage/imageURL = <hub>/<proxy.image>:<tag>[-<variant>]; a proxy.image
-    containing "/" is used verbatim (injection-template.yaml). Native sidecars: pilot.env
-    ENABLE_NATIVE_SIDECARS (pilot/pkg/features/pilot.go: "true", "false" or "auto")."""
-    name = injector_configmap_name(revision)
+def _named(configmaps: list[dict], name: str) -> dict | None:
     for cm in configmaps:
         meta = cm.get("metadata") or {}
         if meta.get("name") == name and meta.get("namespace", ISTIO_NAMESPACE) == ISTIO_NAMESPACE:
-            break
-    else:
+            return cm
+    return None
+
+
+def sidecar_injector_values(configmaps: list[dict], revision: str) -> dict | None:
+    """What the revision's injector works from: ConfigMap istio-sidecar-injector[-<rev>] `values`
+    (istiod-injector-configmap.yaml) and the mesh config istio[-<rev>] `mesh` (its defaultConfig is
+    the lowest ProxyConfig layer). None if the injector ConfigMap is absent.
+
+    `image` is what a pod with no image annotations and no ProxyConfig gets (inject.go ProxyImage
+    with the mesh defaultConfig's image); inject_pod(..., injector=this) decides per pod. Native
+    sidecars: pilot.env ENABLE_NATIVE_SIDECARS (pilot/pkg/features/pilot.go: "true", "false", "auto")."""
+    cm = _named(configmaps, injector_configmap_name(revision))
+    if cm is None:
         return None
     values = json.loads((cm.get("data") or {}).get("values") or "{}")
-    glob = values.get("global") or {}
-    image = (glob.get("proxy") or {}).get("image") or "proxyv2"
-    if "/" not in image:
-        tag, variant = str(glob.get("tag", "")), glob.get("variant") or ""
-        if variant and variant != "default":
-            tag = f"{tag}-{variant}"
-        image = f"{glob.get('hub', '')}/{image}:{tag}"
+    mesh_cm = _named(configmaps, "istio" if _is_default(revision) else f"istio-{revision}")
+    mesh = yaml.safe_load((mesh_cm.get("data") or {}).get("mesh") or "") if mesh_cm else None
+    mesh = mesh if isinstance(mesh, dict) else {}
     pilot = values.get("pilot") or {}
     mode = (pilot.get("env") or {}).get("ENABLE_NATIVE_SIDECARS")
     mode = None if mode is None else str(mode).lower()
-    return {
-        "image": image,
+    injector = {
+        "values": values,
+        "mesh": mesh,
         "native_sidecars": mode == "true",
         "native_sidecar_mode": mode,
         "cni": bool((pilot.get("cni") or {}).get("enabled")),
     }
+    injector["image"] = injected_proxy_image(injector, {"metadata": {"namespace": ""}}, [])
+    return injector
+
+
+# --------------------------------------------------------------------------- proxy image
+
+IMAGE_TYPE_DEFAULT = "default"
+KNOWN_IMAGE_TYPES = ("distroless", "debug")  # inject.go KnownImageTypes, in its order
+PROXY_IMAGE_ANNOTATION = "sidecar.istio.io/proxyImage"
+PROXY_IMAGE_TYPE_ANNOTATION = "sidecar.istio.io/proxyImageType"
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+
+
+def _sprint(value) -> str:
+    """Go fmt.Sprint/%v of a JSON-decoded value (structpb: numbers are float64)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return f"{number:.0f}" if number.is_integer() and abs(number) < 1e21 else repr(number)
+    return str(value)
+
+
+def update_image_type_if_present(tag: str, image_type: str) -> str:
+    if image_type == "":
+        return tag
+    for known in KNOWN_IMAGE_TYPES:
+        if tag.endswith("-" + known):
+            tag = tag[: len(tag) - (len(known) + 1)]
+            break
+    if image_type == IMAGE_TYPE_DEFAULT:
+        return tag
+    return tag + "-" + image_type
+
+
+def proxy_image_url(values: dict, image_name: str, image_type: str, annotations: dict) -> str:
+    """inject.go proxyImageURL + imageURL."""
+    glob = values.get("global") or {}
+    tag = _sprint(glob["tag"]) if "tag" in glob and glob["tag"] is not None else ""
+    if image_type == "":
+        image_type = glob.get("variant") or ""
+    if PROXY_IMAGE_TYPE_ANNOTATION in annotations:
+        image_type = annotations[PROXY_IMAGE_TYPE_ANNOTATION]
+    return (glob.get("hub") or "") + "/" + image_name + ":" + update_image_type_if_present(tag, image_type)
+
+
+def _merge(high: dict | None, low: dict) -> dict:
+    """mergeWithPrecedence(high, low) on ProxyConfig dicts: high's set fields win, messages merge."""
+    out = copy.deepcopy(low)
+    for key, value in (high or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(value, out[key])
+        elif value not in (None, "", {}, []):
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _to_mesh_proxy_config(spec: dict) -> dict:
+    """proxy_config.go toMeshConfigProxyConfig: concurrency, environmentVariables, image."""
+    out = {}
+    if spec.get("concurrency") is not None:
+        out["concurrency"] = spec["concurrency"]
+    if spec.get("environmentVariables") is not None:
+        out["proxyMetadata"] = spec["environmentVariables"]
+    if spec.get("image") is not None:
+        out["image"] = spec["image"]
+    return out
+
+
+def effective_proxy_config(mesh: dict, proxyconfigs: list[dict], namespace: str, labels: dict,
+                           annotations: dict) -> dict:
+    """proxy_config.go EffectiveProxyConfig for a pod (only the fields ProxyImage reads matter)."""
+    root = mesh.get("rootNamespace") or ISTIO_NAMESPACE
+    by_ns: dict[str, list[dict]] = {}
+    for obj in sorted(proxyconfigs, key=lambda o: (o["metadata"].get("creationTimestamp") or "",
+                                                   o["metadata"].get("name", ""), o["metadata"].get("namespace", ""))):
+        by_ns.setdefault(obj["metadata"].get("namespace", ""), []).append(obj.get("spec") or {})
+
+    def namespace_config(ns):  # mergedNamespaceConfig: the first with a nil selector
+        return next((_to_mesh_proxy_config(pc) for pc in by_ns.get(ns, []) if pc.get("selector") is None), None)
+
+    def workload_config():  # mergedWorkloadConfig: the first whose matchLabels are a subset of the pod's
+        for pc in by_ns.get(namespace, []):
+            match = (pc.get("selector") or {}).get("matchLabels") or {}
+            if match and all(labels.get(k) == v for k, v in match.items()):
+                return _to_mesh_proxy_config(pc)
+        return None
+
+    effective = _merge(mesh.get("defaultConfig") or {}, {})
+    effective = _merge(namespace_config(root), effective)
+    if namespace != root:
+        effective = _merge(namespace_config(namespace), effective)
+    workload = workload_config()
+    if PROXY_CONFIG_ANNOTATION in annotations:
+        try:
+            pca = yaml.safe_load(annotations[PROXY_CONFIG_ANNOTATION])
+        except yaml.YAMLError:
+            pca = None
+        if isinstance(pca, dict):  # an unparsable annotation is ignored here (err != nil)
+            workload = _merge(workload, pca)
+    return _merge(workload, effective)
+
+
+def injected_proxy_image(injector: dict, pod: dict, proxyconfigs: list[dict]) -> str:
+    """The istio-proxy image the upstream template renders for this pod."""
+    values, meta = injector["values"], pod.get("metadata") or {}
+    annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+    proxy_values = (values.get("global") or {}).get("proxy") or {}
+    # {{ if contains "/" (annotation .ObjectMeta `sidecar.istio.io/proxyImage` .Values.global.proxy.image) }}
+    verbatim = annotations[PROXY_IMAGE_ANNOTATION] if PROXY_IMAGE_ANNOTATION in annotations else \
+        _sprint(proxy_values.get("image"))
+    if "/" in verbatim:
+        return verbatim
+    config = effective_proxy_config(injector["mesh"], proxyconfigs, meta.get("namespace", ""), labels, annotations)
+    image_type = (config.get("image") or {}).get("imageType") or ""
+    return proxy_image_url(values, proxy_values.get("image") or "proxyv2", image_type, annotations)
+
+
+def injected_init_image(injector: dict, pod: dict) -> str:
+    """The init container's image: the template's proxy_init branch, else inject.go ProxyInitImage."""
+    values, annotations = injector["values"], (pod.get("metadata") or {}).get("annotations") or {}
+    init_values = (values.get("global") or {}).get("proxy_init") or {}
+    verbatim = annotations[PROXY_IMAGE_ANNOTATION] if PROXY_IMAGE_ANNOTATION in annotations else \
+        _sprint(init_values.get("image"))
+    if "/" in verbatim:
+        return verbatim
+    return proxy_image_url(values, init_values.get("image") or "proxyv2", "", annotations)
 
 
 def native_sidecar_enabled(mode: str | None, kubelet_versions: list[str]) -> bool:
@@ -353,11 +493,16 @@ def _strip_previous(spec: dict, annotations: dict) -> None:
             spec[key] = [c for c in spec[key] if c.get("name") not in names]
 
 
-def inject_pod(pod: dict, revision: str, proxy_image: str, native_sidecar: bool, cni: bool = False) -> dict:
+def inject_pod(pod: dict, revision: str, proxy_image: str, native_sidecar: bool, cni: bool = False,
+               injector: dict | None = None, proxyconfigs: list[dict] | None = None) -> dict:
     """A new pod dict as istiod's injector mutates it (injection-template.yaml, webhook.go
     postProcessPod/reorderPod). `revision` is the real revision (never a tag).
 
-    Pod annotations honoured: sidecar.istio.io/proxyImage (full image), sidecar.istio.io/nativeSidecar.
+    With `injector` (sidecar_injector_values) the images are decided per pod from the values, the
+    mesh config, `proxyconfigs` (ProxyConfig objects) and the pod's annotations
+    (injected_proxy_image); without it `proxy_image` is used, or a proxyImage annotation with a "/".
+    Pod annotations honoured: sidecar.istio.io/proxyImage, sidecar.istio.io/proxyImageType,
+    proxy.istio.io/config, sidecar.istio.io/nativeSidecar.
     A pod already carrying the status annotation is re-injected like Istio does (previously injected
     containers/volumes replaced), so injecting twice with the same inputs returns an equal pod."""
     new = copy.deepcopy(pod)
@@ -367,10 +512,15 @@ def inject_pod(pod: dict, revision: str, proxy_image: str, native_sidecar: bool,
     spec = new.setdefault("spec", {})
     _strip_previous(spec, annotations)
 
-    image = annotations.get("sidecar.istio.io/proxyImage") or proxy_image
+    if injector is not None:
+        image = injected_proxy_image(injector, new, proxyconfigs or [])
+        init_image = injected_init_image(injector, new)
+    else:
+        ann = annotations.get(PROXY_IMAGE_ANNOTATION, "")
+        image = init_image = ann if "/" in ann else proxy_image
     native = annotations.get("sidecar.istio.io/nativeSidecar", str(native_sidecar).lower()) != "false"
     apps = [c["name"] for c in spec.get("containers") or [] if c.get("name") != PROXY]
-    init = _init_container(image, cni)
+    init = _init_container(init_image, cni)
     proxy = _proxy_container(image, revision, apps, native)
     # a user-declared istio-proxy overrides template fields (webhook.go reapplyOverwrittenContainers;
     # shallow here, strategic merge there)

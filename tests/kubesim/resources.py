@@ -77,6 +77,9 @@ RESOURCES: tuple[Resource, ...] = (
     # Managed ASM's control plane object (controlplanerevisions.mesh.cloud.google.com).
     _r("mesh.cloud.google.com", "v1beta1", "ControlPlaneRevision", "controlplanerevisions", True,
        subresources=("status",), has_generation=True),
+    # Istio's ProxyConfig (proxyconfigs.networking.istio.io; only v1beta1 exists): its image.imageType
+    # changes the injected proxy image (istio.py effective_proxy_config).
+    _r("networking.istio.io", "v1beta1", "ProxyConfig", "proxyconfigs", True, has_generation=True),
 )
 
 BY_PLURAL: dict[tuple[str, str], Resource] = {(r.group, r.plural): r for r in RESOURCES}
