@@ -149,7 +149,20 @@ def _existing(client, named, selector):
     for name in named or []:
         if name in existing:
             continue
-        ns = client.get(api_path("v1", "namespaces", name=name), action="get namespace %r" % name, missing_ok=True)
+        try:
+            ns = client.get(api_path("v1", "namespaces", name=name), action="get namespace %r" % name,
+                            missing_ok=True)
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            # Roles granting list but not get on namespaces (docs/rbac.yaml's operator role): list once instead.
+            try:
+                listed = client.list(api_path("v1", "namespaces"), action="list namespaces (cluster scope)")
+            except KubeError:
+                raise exc from None
+            everything = dict((n["metadata"]["name"], _namespace_record(n)) for n in listed)
+            existing.update((n, everything[n]) for n in named if n in everything and n not in existing)
+            break
         if ns is not None:
             existing[name] = _namespace_record(ns)
     return existing, matched
