@@ -16,7 +16,9 @@ import time
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, WatchExpired
 
 WATCH_SECONDS = 50  # per stream; the server may end it earlier, we then resume
-FATAL_STATUSES = (401, 403, 404)  # a watch refused for these stays refused: the wait must end, naming it
+BROKEN = "broken"  # the status of an error that is not the API server's: relisting cannot recover it
+BROKEN_LIMIT = 3  # unexpected watch errors in a row before giving up
+FATAL_STATUSES = (401, 403, 404, BROKEN)  # refused for these stays refused: the wait must end, naming it
 
 
 class Collection(object):
@@ -34,6 +36,7 @@ class Collection(object):
         self.resource_version = None
         self.error = None
         self.relists = 0
+        self.broken = 0  # unexpected errors in a row
         self._stop = threading.Event()
         self._answered = threading.Event()  # the first watch was accepted or refused
         self._thread = None
@@ -69,11 +72,6 @@ class Collection(object):
         with self._lock:
             return self.items.get((namespace, name))
 
-    def put(self, obj):
-        """Apply an object we just wrote (a patch response) without waiting for its event."""
-        if self._keep(obj):
-            self._store(obj["metadata"].get("namespace"), obj["metadata"]["name"], self.transform(obj))
-
     def _store(self, namespace, name, record):
         with self._lock:
             if record is None:
@@ -101,14 +99,26 @@ class Collection(object):
                         return
                     self._apply(event)
                 self.error = None
+                self.broken = 0
             except WatchExpired:
                 self.relists += 1
                 self._relist()
             except KubeError as exc:
-                self.error = exc
-                self._answered.set()
-                self.changed.set()
-                time.sleep(1.0)
+                self._failed(exc)
+            except Exception as exc:  # pylint: disable=broad-except
+                # A garbled event or a record that cannot be made: the thread must not die silently
+                # (the wait would go on blind). Relist to recover; if that keeps failing, it is fatal.
+                self.broken += 1
+                self._failed(KubeError("The watch of %s broke: %s: %s" % (self.description, type(exc).__name__, exc),
+                                       status=None if self.broken < BROKEN_LIMIT else BROKEN))
+                self.relists += 1
+                self._relist()
+
+    def _failed(self, exc):
+        self.error = exc
+        self._answered.set()
+        self.changed.set()
+        self._stop.wait(1.0)
 
     def wait_answered(self, timeout):
         """Until the server has accepted or refused the first watch (or `timeout` seconds)."""
@@ -118,9 +128,10 @@ class Collection(object):
         try:
             self.load()
         except KubeError as exc:
-            self.error = exc
-            self.changed.set()
-            time.sleep(1.0)
+            self._failed(exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._failed(KubeError("Listing %s failed: %s: %s" % (self.description, type(exc).__name__, exc),
+                                   status=BROKEN))
 
     @property
     def fatal_error(self):
@@ -138,3 +149,54 @@ class Collection(object):
         record = None if event["type"] == "DELETED" else self.transform(obj)
         self._store(meta.get("namespace"), meta.get("name"), record)
         self.changed.set()
+
+
+class Union(object):
+    """Several per-namespace collections seen as one."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.changed = parts[0].changed
+        self.by_namespace = dict((p.path.split("/namespaces/")[1].split("/")[0], p) for p in parts)
+
+    def load(self):
+        for part in self.parts:
+            part.load()
+
+    def start(self):
+        for part in self.parts:
+            part.start()
+
+    def stop(self):
+        for part in self.parts:
+            part.stop()
+
+    @property
+    def fatal_error(self):
+        return next((p.fatal_error for p in self.parts if p.fatal_error is not None), None)
+
+    def wait_answered(self, timeout):
+        deadline = time.monotonic() + timeout
+        for part in self.parts:
+            part.wait_answered(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def items(self):
+        merged = {}
+        for part in self.parts:
+            merged.update(part.items)
+        return merged
+
+    @property
+    def relists(self):
+        return sum(p.relists for p in self.parts)
+
+    def values(self, namespace=None):
+        if namespace is not None:
+            part = self.by_namespace.get(namespace)
+            return part.values() if part else []
+        return [v for p in self.parts for v in p.values()]
+
+    def get(self, namespace, name):
+        part = self.by_namespace.get(namespace)
+        return part.get(namespace, name) if part else None

@@ -106,6 +106,13 @@ options:
         waits for rollouts in progress and does not restart them again. Settled failures still fail.
     type: bool
     default: true
+  progress_file:
+    description:
+      - A file the module rewrites every few seconds with RV(progress) while it restarts and waits, so that
+        whoever runs it asynchronously can show what it waits for (the role C(servicemesh.asm.sidecar_injection)
+        prints it every C(asm_progress_interval) seconds).
+      - The file is replaced atomically; its directory must exist. Unset, no file is written.
+    type: path
   wait:
     description:
       - Wait for pods that are still starting before verifying. With V(false) the state is judged as it is when the
@@ -336,6 +343,7 @@ def main():
         fail_on_timeout=dict(type="bool", default=True),
         detect_stale_proxies=dict(type="bool", default=True),
         planned_labels=dict(type="dict"),
+        progress_file=dict(type="path"),
         istio_namespace=dict(type="str", default="istio-system"),
         **AUTH_ARG_SPEC
     )

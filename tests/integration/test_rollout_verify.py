@@ -83,7 +83,8 @@ def between(sim, run, start, end):
 
 
 def writes(entries):
-    return [(e["method"], e["path"], e["code"]) for e in entries if e["verb"] in WRITE_VERBS]
+    """Writes that were stored (server-side dry runs store nothing)."""
+    return [(e["method"], e["path"], e["code"]) for e in entries if e["verb"] in WRITE_VERBS and not e.get("dry_run")]
 
 
 def label(sim, namespace="demo", revision=REV):

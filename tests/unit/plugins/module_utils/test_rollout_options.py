@@ -39,3 +39,12 @@ def test_the_filter_is_the_same_rule():
     rule = FilterModule().filters()["rollout_option_errors"]
     expected = ["asm_timeout must be between 1 and 86400 seconds, got 0."]
     assert rule({"timeout": 0}, "asm_") == expected
+
+
+def test_cluster_wide_scope_depends_on_the_share_of_the_cluster_selected():
+    """Review finding 8: 4 of 1,000 namespaces used to list every pod of the cluster."""
+    from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import cluster_wide
+    assert not cluster_wide(4, 1000) and not cluster_wide(20, 1000)
+    assert cluster_wide(21, 1000) and cluster_wide(1000, 1000)
+    assert cluster_wide(4, 10)  # most of a small cluster: one list is cheaper than four
+    assert not cluster_wide(3, 3)

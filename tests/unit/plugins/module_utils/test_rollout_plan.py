@@ -7,7 +7,7 @@ verified), from compact pods, ReplicaSets and workloads — no cluster."""
 from __future__ import annotations
 
 from ansible_collections.servicemesh.asm.plugins.module_utils.pods import compact
-from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import build_plan
+from ansible_collections.servicemesh.asm.plugins.module_utils.plan import build_plan
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import compact_replicaset, compact_workload
 
 from pod_objects import NEW_PROXY_IMAGE, PROXY_IMAGE, REV, daemonset, deployment, pod, replicaset, statefulset

@@ -205,3 +205,19 @@ def test_restart_patch_is_what_kubectl_rollout_restart_sends():
     assert restart_patch("2026-11-25T10:00:00Z") == {
         "spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:00:00Z"}}}}}
+
+
+def test_disruption_blocker_counts_down_and_missing_pods():
+    from ansible_collections.servicemesh.asm.plugins.module_utils.pods import compact
+    from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import disruption_blocker
+    from pod_objects import pod
+
+    def zk(i, **kw):
+        return compact(pod("zk-%d" % i, owner=("StatefulSet", "zk"), **kw))
+    assert disruption_blocker([zk(0), zk(1), zk(2)], 3) is None
+    assert disruption_blocker([zk(0), zk(1), zk(2, proxy_ready=False)], 3) == \
+        "waiting for zk-2 to be ready before taking another pod down"
+    assert disruption_blocker([zk(0), zk(1)], 3) == "waiting for 1 of 3 pods to exist before taking another pod down"
+    # A ReplicaSet replaces at once: an old pod still terminating beside a ready replacement is no gap.
+    assert disruption_blocker([zk(0), zk(1), zk(2), zk(9, terminating=True)], 3) is None
+    assert disruption_blocker([zk(0, phase="Pending", app_ready=False), zk(1), zk(2)], 3).startswith("waiting for zk-0")
