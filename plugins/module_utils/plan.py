@@ -12,10 +12,28 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import (
     RESTARTABLE, below_partition, rollout_status, workload_of)
 
 RESTART_CHOICES = ("rollout", "delete_pods", "none")
+# Pod labels the injector webhooks' objectSelectors read (the object./rev.object. webhooks).
+POD_INJECTION_LABELS = ("sidecar.istio.io/inject", "istio.io/rev")
+
+
+def pod_info(info, pod):
+    """The namespace's judgement, refined by the pod's own injection labels: a pod that opts in with
+    `sidecar.istio.io/inject=true` or a pod-level `istio.io/rev` is injected by the object webhooks even in a
+    namespace without labels. info["pod_injection"](labels) answers (revision, reason) for such pods."""
+    labels = pod.get("labels") or {}
+    relevant = tuple((k, labels[k]) for k in POD_INJECTION_LABELS if k in labels)
+    if not relevant or info.get("pod_injection") is None:
+        return info
+    injects, reason = info["pod_injection"](relevant)
+    if injects == info["injects"]:
+        return info
+    return dict(info, injects=injects, inject_reason=reason,
+                expected=info["target"] if info.get("target") else injects)
 
 
 def classify(pod, info, images):
-    """A pod judged against its namespace's expected revision (and the injector's proxy image)."""
+    """A pod judged against the revision that should inject it (and the injector's proxy image)."""
+    info = pod_info(info, pod)
     return podlib.classify(pod, info["expected"], images.get(info["expected"]), info["ambient"])
 
 
@@ -44,7 +62,7 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
             # `kubectl rollout restart` leaves them to whoever lowers the partition: so do we.
             held_back.setdefault(key, []).append(pod["name"])
             continue
-        entry = needs.setdefault(key, {"pods": [], "uids": [], "reasons": {}})
+        entry = needs.setdefault(key, {"pods": [], "uids": [], "reasons": {}, "info": pod_info(info, pod)})
         entry["pods"].append(pod["name"])
         entry["uids"].append(pod["uid"])
         why = reason if cls == podlib.NEEDS_RESTART else "force_restart"
@@ -63,7 +81,8 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
                                   "lower the partition to update them" % w["partition"]})
     for key in sorted(needs):
         kind, namespace, name = key
-        entry, info, w = needs[key], ns_infos[namespace], workloads.get(key)
+        entry, w = needs[key], workloads.get(key)
+        info = entry.get("info") or ns_infos[namespace]
         record = {"key": key, "kind": kind, "namespace": namespace, "name": name, "pods": entry["pods"],
                   "uids": entry["uids"], "reasons": entry["reasons"]}
         skip, verify = _skip_reason(key, w, info, restart)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
+from ansible_collections.servicemesh.asm.plugins.module_utils.plan import pod_info
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import RESTARTABLE, workload_of
 
 
@@ -93,7 +94,7 @@ def _pod_entries(ex, actions_by_key, unverified_keys, held_pods, counts, check_m
     for pod in sorted(ex.cols["pods"].values(), key=lambda p: (p["namespace"], p["name"])):
         if pod["terminating"] or pod["namespace"] not in counts:
             continue
-        info, c = ex.ns_infos[pod["namespace"]], counts[pod["namespace"]]
+        info, c = pod_info(ex.ns_infos[pod["namespace"]], pod), counts[pod["namespace"]]
         cls, reason = ex.classify(pod)
         key = workload_of(pod, rs_items)
         ready, total = podlib.ready_count(pod)

@@ -42,6 +42,7 @@ WATCH_ANSWER_SECONDS = 10  # most to wait, before the first restart, for the API
 PER_NAMESPACE_MAX = 20
 CLUSTER_WIDE_SHARE = 0.25
 PROGRESS_EVERY = 2.0  # seconds between progress-file updates
+DEADLINE_MARGIN = 10.0
 
 
 def cluster_wide(selected, total):
@@ -122,9 +123,23 @@ def _namespace_infos(params, selected, existing, webhooks, target):
             labels = dict((k, v) for k, v in labels.items() if k not in ("istio-injection", "istio.io/rev"))
             labels.update(params["planned_labels"][name] or {})
         injects, _matched, inject_reason = check_inject(webhooks, name, labels)
-        ns_infos[name] = {"expected": target if target else injects, "injects": injects,
-                          "inject_reason": inject_reason, "ambient": labels.get(AMBIENT_LABEL) == "ambient"}
+        ns_infos[name] = {"expected": target if target else injects, "injects": injects, "target": target,
+                          "inject_reason": inject_reason, "ambient": labels.get(AMBIENT_LABEL) == "ambient",
+                          "pod_injection": _pod_injection(webhooks, name, labels)}
     return ns_infos
+
+
+def _pod_injection(webhooks, namespace, labels):
+    """(revision, reason) for a pod with the given injection labels in that namespace, remembered per
+    distinct label set (pods of one template share it)."""
+    answers = {}
+
+    def answer(pod_labels):
+        if pod_labels not in answers:
+            injects, _matched, reason = check_inject(webhooks, namespace, labels, dict(pod_labels))
+            answers[pod_labels] = (injects, reason)
+        return answers[pod_labels]
+    return answer
 
 
 class ProgressFile(object):
@@ -152,6 +167,8 @@ class ProgressFile(object):
 def run(client, params, check_mode=False, want_diff=False):
     started = time.monotonic()
     deadline = started + params["timeout"]
+    # Every request, retries and backoff included, ends by then; the margin is for the final report's list.
+    client.deadline = deadline + DEADLINE_MARGIN
     skip_expr = _validate(params)
     named, selector, exclude = selection_params(params)
     istio_ns = params["istio_namespace"]

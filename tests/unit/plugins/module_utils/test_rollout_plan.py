@@ -232,3 +232,20 @@ def test_injection_off_restarts_pods_that_still_have_a_sidecar():
     actions = by_name(c.plan()["actions"])
     assert sorted(actions) == ["log-agent", "mysql", "reviews"]
     assert actions["reviews"]["reasons"] == {"has a sidecar (revision asm-173-3) but injection is off": 3}
+
+
+def test_pod_level_opt_in_is_judged_per_pod():
+    """Review finding 11: with injection off for the namespace (disable), a pod that opts in with
+    sidecar.istio.io/inject=true is injected by the default revision's object webhook: restarting it would
+    bring its sidecar back ("came back wrong"). Judged per pod, it is as expected; its neighbours restart."""
+    off = {"expected": None, "injects": None, "ambient": False, "target": None,
+           "inject_reason": "the namespace has neither istio.io/rev nor istio-injection",
+           "pod_injection": lambda labels: (REV, "webhook istio-sidecar-injector/object.sidecar-injector.istio.io")
+           if dict(labels).get("sidecar.istio.io/inject") == "true" else (None, "no webhook matches")}
+    c = Cluster(ns_info=off)
+    c.pods = [p for p in c.pods if not p["name"].startswith("mysql")]
+    c.pods += [compact(pod("mysql-%d" % i, owner=("StatefulSet", "mysql"),
+                           labels={"sidecar.istio.io/inject": "true"})) for i in (0, 1)]
+    actions = by_name(c.plan(images={REV: PROXY_IMAGE})["actions"])
+    assert "mysql" not in actions
+    assert sorted(actions) == ["log-agent", "reviews"]
