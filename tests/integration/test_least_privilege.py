@@ -89,15 +89,22 @@ def test_operator_role_is_exactly_what_enable_and_disable_use(start_sim, tmp_pat
     assert grants <= needed, "granted but never used: %s" % sorted(grants - needed)
 
 
-def test_reader_role_suffices_for_check_mode_and_verification(start_sim, tmp_path):
+def test_reader_role_suffices_for_verification_and_check_mode_names_what_it_may_not_do(start_sim, tmp_path):
+    """Check mode sends its writes as server-side dry runs, which RBAC judges like real ones: with read-only
+    credentials it fails naming the refused patch (a real run with them would fail the same way) and
+    stores nothing. Verification (asm_restart=none) needs reading only."""
     rules = roles()
     users = [{"name": "reader", "token": "reader-token", "rules": rules["servicemesh-asm-reader"]},
              {"name": "operator", "token": "operator-token", "rules": rules["servicemesh-asm-operator"]}]
     sim = start_sim(scenario_with_users(tmp_path, "seed", users))
     mark = sim.audit_mark()
     check = run("enable_injection.yml", sim, "kubesim-reader", "--check", "-e", "asm_namespaces=demo")
-    assert check.returncode == 0, check.stdout[-4000:]
+    assert check.returncode != 0
+    out = " ".join(check.stdout.split()).replace('\\"', '"')
+    assert "Forbidden (403): the credentials in use may not patch namespace" in out, out[-3000:]
+    assert sim.stored_writes(mark) == []
     assert run("enable_injection.yml", sim, "kubesim-operator", "-e", "asm_namespaces=demo").returncode == 0
+    mark = sim.audit_mark()
     verify = run("enable_injection.yml", sim, "kubesim-reader", "-e", "asm_namespaces=demo", "-e", "asm_restart=none")
     assert verify.returncode == 0, verify.stdout[-4000:]
     needed = used(sim, "reader", mark)
@@ -134,6 +141,7 @@ def without(rules, permission):
 
 # Permissions whose absence only costs a diagnosis: the run still succeeds, saying so where it matters.
 OPTIONAL = {("", "events", "list"): "",  # FailedCreate events only shorten a stall's wait
+            ("", "namespaces", "get"): "",  # named namespaces are then found in one list
             ("mesh.cloud.google.com", "controlplanerevisions", "list"):
                 "Not allowed to list controlplanerevisions (mesh.cloud.google.com) in namespace istio-system",
             # ProxyConfigs unreadable: proxy images are not judged stale (nothing restarted for them).

@@ -510,3 +510,56 @@ def test_bad_inputs_fail_clearly_without_writes(seed, tmp_path):
     assert msg.startswith("Revision 'asm-999-9' is not known to the cluster. Known revisions: ") and REV in msg
     assert failed(run["namespace"])["msg"].startswith("Namespaces that do not exist: nope.")
     assert seed.writes(start) == []
+
+
+# -- refusals by admission (review finding 4) ----------------------------------------------------------------------
+
+VAP_REVIEWS = {"engine": "vap", "verbs": ["patch"], "resource": "deployments", "namespace": "demo",
+               "label_selector": "app=reviews", "policy": "no-restarts.example.com", "binding": "demo-binding",
+               "message": "failed expression: !has(object.spec.template.metadata.annotations)"}
+KYVERNO_EVICTIONS = {"engine": "webhook", "webhook": "policy.kyverno.example", "verbs": ["create"],
+                     "resource": "pods/eviction", "namespace": "demo", "code": 400, "message": "evictions are frozen"}
+
+
+def test_a_refused_restart_fails_that_workload_only_and_the_report_is_kept(seed, tmp_path):
+    """A ValidatingAdmissionPolicy refuses the restart patch of reviews: the other four workloads are restarted
+    and verified, the failure names the refusal with the server's message, and changed is true."""
+    label(seed)
+    seed.faults(admission_deny=[VAP_REVIEWS])
+    run = play(seed, tmp_path, [mark("m0"), verify("refused"), mark("m1")])
+    result = failed(run["refused"])
+    assert result["changed"] is True
+    states = dict((w["name"], (w["state"], w["message"])) for w in result["restarted"])
+    assert states["reviews"][0] == "failed"
+    assert states["reviews"][1].startswith("refused: ") and "(422)" in states["reviews"][1]
+    assert "no-restarts.example.com" in states["reviews"][1] and "no-restarts.example.com" in result["msg"]
+    assert all(states[n] == ("done", "rolled out") for n in ("productpage", "ratings", "mysql", "log-agent")), states
+    # The others are restarted and verified 2/2; only reviews' pods are reported.
+    assert set(p["workload"] for p in result["failed_pods"]) == {"Deployment/reviews"}
+    assert [(w["name"], w["state"]) for w in result["failed_workloads"]] == [("reviews", "failed")]
+    patched = sorted(path.rsplit("/", 1)[-1] for method, path, code in writes(between(seed, run, "m0", "m1"))
+                     if method == "PATCH" and code == 200)
+    assert patched == ["log-agent", "mysql", "productpage", "ratings"]
+
+
+def test_check_mode_shows_a_refusal_by_a_server_side_dry_run_and_writes_nothing(seed, tmp_path):
+    label(seed)
+    seed.faults(admission_deny=[VAP_REVIEWS])
+    run = play(seed, tmp_path, [mark("m0"), verify("plan", check_mode=True), mark("m1")])
+    result = failed(run["plan"])
+    assert result["msg"].startswith("Check mode: the API server would refuse restarts")
+    assert "no-restarts.example.com" in result["msg"]
+    assert writes(between(seed, run, "m0", "m1")) == []  # nothing stored ...
+    dry = [e for e in between(seed, run, "m0", "m1") if e["verb"] in WRITE_VERBS]
+    assert len(dry) == 5 and all(e["dry_run"] for e in dry)  # ... but every restart was asked for
+
+
+def test_refused_evictions_fail_the_workload_without_deleting_anything(seed, tmp_path):
+    label(seed)
+    seed.faults(admission_deny=[KYVERNO_EVICTIONS])
+    uids = set(p["metadata"]["uid"] for p in pods(seed))
+    run = play(seed, tmp_path, [verify("evict", restart="delete_pods", timeout=30)])
+    result = failed(run["evict"])
+    assert result["changed"] is False
+    assert all(w["state"] == "failed" and "evictions are frozen" in w["message"] for w in result["restarted"])
+    assert set(p["metadata"]["uid"] for p in pods(seed)) == uids
