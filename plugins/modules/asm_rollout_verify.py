@@ -67,6 +67,12 @@ options:
       - How pods get re-created. V(rollout) restarts Deployments, StatefulSets and DaemonSets like
         C(kubectl rollout restart) (evicting the pods of OnDelete workloads); V(delete_pods) evicts the pods of
         controller-owned workloads one at a time; V(none) only verifies.
+      - Evictions go through the Eviction API (PodDisruptionBudgets apply) with the pod's uid as a precondition,
+        and the next pod of a workload is evicted only once every live pod of it is ready and none is missing.
+        That is judged from the pods themselves, so a later call or a re-run after an interruption never takes
+        a second pod down while the previous replacement is still coming up.
+      - A restart the API server refuses (an admission policy, a quota, RBAC) fails that workload only; the
+        others are restarted and verified and the report names the refusal.
     type: str
     choices: [rollout, delete_pods, none]
     default: rollout
@@ -96,7 +102,8 @@ options:
     default: 5
   timeout:
     description:
-      - Seconds to wait in all for restarts and verification.
+      - Seconds to wait in all for restarts and verification. It bounds every API request too, retries
+        included.
     type: int
     default: 600
   fail_on_timeout:
@@ -143,6 +150,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details: >-
+      Nothing is stored. The restart patches and the first eviction of each workload are sent as server-side
+      dry runs (C(dryRun=All)), so RBAC and admission refusals fail the check run, naming them; that needs the
+      same permissions as a real run.
   diff_mode:
     support: none
   platform:
@@ -222,7 +233,8 @@ restarted:
       type: dict
       sample: {no sidecar: 3}
     state:
-      description: C(done), C(failed), C(timeout), or C(planned) in check mode.
+      description: C(done), C(failed), C(timeout), or C(planned) in check mode (C(failed) when a dry run was
+        refused).
       type: str
     message:
       description: The last status seen (rollout progress, the blocking PodDisruptionBudget, the failure).
@@ -284,9 +296,17 @@ failed_pods:
   type: list
   elements: dict
   sample: [{namespace: demo, name: reviews-6c88c486f4-cm5zx, ready: 1/2, workload: Deployment/reviews,
-            reason: "istio-proxy ImagePullBackOff: Back-off pulling image ...", hint: "check the proxy image ..."}]
+            reason: "istio-proxy ImagePullBackOff: Back-off pulling image ...", hint: "check the proxy image ...",
+            in_progress: false}]
+  contains:
+    in_progress:
+      description: Whether the pod was still coming up (or its restart unfinished) rather than settled wrong.
+      type: bool
 failed_workloads:
-  description: Restarts that failed or timed out (same fields as RV(restarted)).
+  description:
+    - Restarts that failed or timed out (same fields as RV(restarted)).
+    - Also workloads with fewer pods than they want at the end (method C(verify), message C(N of M pods
+      exist)), since a pod that was never re-created shows in no pod list.
   returned: always
   type: list
   elements: dict
@@ -295,6 +315,20 @@ unverified_pods:
   returned: always
   type: list
   elements: dict
+restart:
+  description: The O(restart) method used.
+  returned: always
+  type: str
+  sample: rollout
+check_mode:
+  description: Whether this was a check-mode run (nothing stored).
+  returned: always
+  type: bool
+status:
+  description: The HTTP status of the API error that failed the module, when one did.
+  returned: failure
+  type: int
+  sample: 403
 progress:
   description: One line saying how far the namespaces are and what is still awaited.
   returned: always
