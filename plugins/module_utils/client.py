@@ -18,6 +18,8 @@ import threading
 import time
 from urllib.parse import quote, urlencode
 
+from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
+
 try:
     import urllib3
     from urllib3._collections import HTTPHeaderDict  # in 1.26 and 2.x; add() keeps repeated headers apart
@@ -91,12 +93,11 @@ AUTH_ARG_SPEC = {
 _FALSE = ("0", "false", "no", "off", "n", "f")
 
 
-class KubeError(Exception):
+class KubeError(AsmError):
     """A failed API call, with a message that names what was attempted and what to do."""
 
     def __init__(self, message, status=None, reason=None, body=None):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.reason = reason
         self.body = body or {}
 

@@ -8,21 +8,22 @@ from __future__ import annotations
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import client as kube
+from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
 
 
-def run(module, entry, *expected_errors):
+def run(module, entry):
     """Build the API client from the module's auth options, call entry(client, params, check_mode,
-    diff) and exit. Errors of the expected kinds fail the module with their message; an error
-    carrying a `result` (a report) returns that report with the failure."""
+    diff) and exit. An AsmError fails the module with its message; one carrying a `result` (a
+    report) returns that report with the failure."""
     if not kube.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(kube.KUBERNETES_IMPORT_ERROR))
     api = None
     try:
         api = kube.KubeClient.from_params(module.params)
         result = entry(api, module.params, module.check_mode, module._diff)
-    except (kube.KubeError,) + tuple(expected_errors) as exc:
-        result = dict(getattr(exc, "result", None) or {})
-        if getattr(exc, "status", None):
+    except AsmError as exc:
+        result = dict(exc.result or {})
+        if exc.status:
             result["status"] = exc.status
         _finish(module, api, result, msg=str(exc))
     _finish(module, api, result)

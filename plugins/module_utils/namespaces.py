@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
     INJECTION_LABEL, REV_LABEL, check_inject, injector_webhooks, is_injector_configuration)
 
@@ -26,7 +27,7 @@ SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "asm-syste
 SYSTEM_PREFIXES = ("gke-", "gmp-", "anthos-")
 
 
-class SelectionError(Exception):
+class SelectionError(AsmError):
     """Bad or empty selection; the message names the input and what would be valid."""
 
 

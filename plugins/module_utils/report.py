@@ -9,16 +9,16 @@ from __future__ import annotations
 import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
+from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
 from ansible_collections.servicemesh.asm.plugins.module_utils.plan import pod_info
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import RESTARTABLE, workload_of
 
 
-class VerificationFailed(Exception):
+class VerificationFailed(AsmError):
     """Restart or verification failed; `result` is the full report."""
 
     def __init__(self, message, result):
-        super().__init__(message)
-        self.result = result
+        super().__init__(message, result=result)
 
 
 def label(key):

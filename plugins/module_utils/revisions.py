@@ -18,6 +18,7 @@ import re
 import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
 from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import proxy_image
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
     INJECTION_LABEL, REV_LABEL, injector_webhooks, is_injector_configuration)
@@ -26,7 +27,7 @@ PREFER_CHOICES = ("newest", "default")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-asm\.(\d+))?")
 
 
-class RevisionError(Exception):
+class RevisionError(AsmError):
     """The revision choice failed; the message lists what would be valid."""
 
 

@@ -194,7 +194,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import module as runner
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import AUTH_ARG_SPEC
-from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import SelectionError, run
+from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import run
 
 
 def main():
@@ -213,7 +213,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("state", "present", ("revision",)),
                                         ("state", "restore", ("previous_labels",))])
-    runner.run(module, run, SelectionError)
+    runner.run(module, run)
 
 
 if __name__ == "__main__":

@@ -231,8 +231,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import module as runner
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import AUTH_ARG_SPEC
-from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
-    PREFER_CHOICES, RevisionError, run)
+from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import PREFER_CHOICES, run
 
 
 def main():
@@ -245,7 +244,7 @@ def main():
         **AUTH_ARG_SPEC
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    runner.run(module, run, RevisionError)
+    runner.run(module, run)
 
 
 if __name__ == "__main__":

@@ -356,9 +356,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import module as runner
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import AUTH_ARG_SPEC
-from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import SelectionError
-from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import (
-    RESTART_CHOICES, VerificationFailed, run)
+from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import RESTART_CHOICES, run
 
 
 def main():
@@ -382,7 +380,7 @@ def main():
         **AUTH_ARG_SPEC
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    runner.run(module, run, SelectionError, VerificationFailed)
+    runner.run(module, run)
 
 
 if __name__ == "__main__":
