@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import time
+from pathlib import Path
 
+import yaml
 from ansible_helpers import BIN, ROOT, ansible_env
 from realcluster_helpers import TIMINGS, listeners
 
 import launcher
+import users
 
 NAMESPACES = ["demo", "legacy"]
 # kwokctl runs copies of the binaries from its workdir (the kwok binary as kwok-controller)
@@ -103,6 +107,37 @@ def test_enable_injection_injects_every_controller_owned_pod(seed_cluster):
     # The bare pod is nobody's: left as it was.
     bare = seed_cluster.get_json("pod", "-n", "demo", "debug-shell")
     assert "sidecar.istio.io/status" not in (bare["metadata"].get("annotations") or {})
+    # The audit log has every write: here, the namespaces' labelling and the restarts.
+    writes = [json.loads(line) for line in Path(seed_cluster.state["audit_log"]).read_text().splitlines()]
+    labelled = {e["objectRef"].get("name") for e in writes if e["verb"] in ("patch", "update")
+                and e["objectRef"].get("resource") == "namespaces"}
+    assert set(NAMESPACES) <= labelled, sorted(labelled)
+    assert not [e for e in writes if e["verb"] in ("get", "list", "watch")]
+
+
+def test_client_certificate_and_token_users(seed_cluster, tmp_path):
+    """users.py's certificates authenticate, and RBAC decides; the scenario's token user works too."""
+    ops = tmp_path / "ops.kubeconfig"
+    users.mint_from_state(seed_cluster.state_file, "realcluster-ops", ["realcluster-testers"], ops)
+    denied = seed_cluster.kubectl("get", "pods", "-n", "demo", user_kubeconfig=str(ops), check=False)
+    assert denied.returncode != 0 and "Forbidden" in denied.stderr and "realcluster-ops" in denied.stderr, denied
+    seed_cluster.kubectl("apply", "-f", str(ROOT / "docs" / "rbac.yaml"))
+    seed_cluster.kubectl("create", "rolebinding", "realcluster-ops-reader", "-n", "demo",
+                         "--clusterrole=servicemesh-asm-reader", "--user=realcluster-ops")
+    allowed = seed_cluster.kubectl("get", "pods", "-n", "demo", "-o", "name", user_kubeconfig=str(ops))
+    assert "pod/debug-shell" in allowed.stdout
+    refused = seed_cluster.kubectl("delete", "pod", "-n", "demo", "debug-shell", user_kubeconfig=str(ops), check=False)
+    assert refused.returncode != 0 and "Forbidden" in refused.stderr, refused
+    # The seed's token user (kubesim's `users`), through --token-auth-file with the same token.
+    token = tmp_path / "reader.kubeconfig"
+    config = yaml.safe_load(ops.read_text())
+    config["users"] = [{"name": "ci-reader", "user": {"token": "kubesim-reader-token"}}]
+    config["contexts"][0]["context"]["user"] = "ci-reader"
+    token.write_text(yaml.safe_dump(config))
+    reader = seed_cluster.kubectl("get", "namespaces", "-o", "name", user_kubeconfig=str(token))
+    assert "namespace/demo" in reader.stdout
+    refused = seed_cluster.kubectl("label", "namespace", "demo", "x=y", user_kubeconfig=str(token), check=False)
+    assert refused.returncode != 0 and 'User "ci-reader"' in refused.stderr, refused
 
 
 def test_rerun_changes_nothing(seed_cluster):
@@ -117,7 +152,7 @@ def test_stop_leaves_no_process(seed_cluster):
     run_dir, procs = seed_cluster.run_dir, seed_cluster.processes()
     ports = {row[0] for row in listeners() if row[1] in procs}
     started = time.monotonic()
-    rc = seed_cluster.stop()
+    rc = seed_cluster.stop(signal.SIGINT)  # as Ctrl-C on `make cluster`
     TIMINGS["cluster stop"] = time.monotonic() - started
     assert rc == 0, seed_cluster.log_text()
     left = launcher.processes_under(run_dir)

@@ -1,0 +1,44 @@
+"""A start interrupted half-way (SIGTERM while kwokctl's components already run) leaves nothing."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from realcluster_helpers import LAUNCHER, ROOT, TIMINGS
+
+import build
+import launcher
+
+
+def test_interrupted_start_leaves_no_process(tmp_path):
+    missing = [n for n, p in build.paths().items() if not p.is_file()]
+    assert not missing, f"binaries not built: {missing}: run `make realcluster-build`"
+    log_path = tmp_path / "launcher.log"
+    kubeconfig = tmp_path / "kubeconfig"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(LAUNCHER), "--scenario", "seed", "--kubeconfig-out",
+                                 str(kubeconfig)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 120
+            while "kube control plane up" not in log_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            run_dir = Path(re.search(r"run directory (\S+)", log_path.read_text()).group(1))
+            running = launcher.processes_under(run_dir)
+            assert len(running) >= 5, running  # etcd, apiserver, controller manager, scheduler, kwok
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            rc = proc.wait(timeout=90)
+            TIMINGS["stop during start-up"] = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log_path.read_text()
+    assert rc == 0 and "got SIGTERM" in text and "stopped" in text, text
+    assert not launcher.processes_under(run_dir), launcher.processes_under(run_dir)
+    assert not run_dir.exists() and not kubeconfig.exists()
