@@ -365,3 +365,61 @@ def dry_run_proxy_image(client, namespace, template, name):
     status, _error = _parse_json(((created.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION))
     return {"injected": proxy is not None, "image": proxy.get("image") if proxy else None, "native": native,
             "revision": (status or {}).get("revision") if proxy else None}
+
+
+# Controllers whose pod template a dry-run pod is built from (the pod's own controller: a ReplicaSet's
+# template is the pod's, a StatefulSet's or DaemonSet's is what a restart would create).
+TEMPLATE_OWNERS = {"ReplicaSet": ("apps/v1", "replicasets"), "StatefulSet": ("apps/v1", "statefulsets"),
+                   "DaemonSet": ("apps/v1", "daemonsets")}
+
+
+class DryRunImages(object):
+    """The injector's own answer per pod: a server-side dry-run create of a pod from its controller's
+    template (one GET and one dry-run POST per controller, cached). Where that is refused or cannot be
+    asked (no controller, RBAC, another webhook without sideEffects None), the formula answers."""
+
+    def __init__(self, client, revision, formula=None):
+        self.client, self.revision, self.formula = client, revision, formula
+        self._answers = {}
+        self.warned = set()
+
+    def for_pod(self, record):
+        owner = record.get("owner")
+        api = TEMPLATE_OWNERS.get(owner["kind"]) if owner else None
+        if api is None:
+            return self._fallback(record, "the pod has no controller with a pod template")
+        key = (record["namespace"], owner["kind"], owner["name"])
+        if key not in self._answers:
+            self._answers[key] = self._ask(record["namespace"], owner["name"], api)
+        image, why = self._answers[key]
+        return image if why is None else self._fallback(record, why)
+
+    def _ask(self, namespace, name, api):
+        try:
+            owner = self.client.request("GET", api_path(api[0], api[1], namespace, name),
+                                        action="get %s %r in namespace %s" % (api[1], name, namespace))
+            answer = dry_run_proxy_image(self.client, namespace, (owner.get("spec") or {}).get("template"), name)
+        except KubeError as exc:
+            return None, "the injector could not be asked (%s)" % exc
+        if not answer["injected"] or answer["revision"] != self.revision:
+            return None, "the dry-run pod was injected by %s, not %s" % (answer["revision"] or "nobody", self.revision)
+        return answer["image"], None
+
+    def _fallback(self, record, why):
+        if why not in self.warned:
+            self.warned.add(why)
+            warn("proxy_image_check=dry_run: for pod %s/%s %s; the proxy image is judged by Istio's rules instead."
+                 % (record["namespace"], record["name"], why))
+        return self.formula.for_pod(record) if self.formula is not None else None
+
+
+def proxy_image_rules(client, inventory, revisions, istio_namespace, namespaces, check="formula"):
+    """{revision: what decides a pod's expected proxy image} for proxy_image_check `check`:
+    `formula` (Istio's rules, expected_proxy_images), `dry_run` (the injector itself, the rules as
+    fallback) or `off` (no staleness check)."""
+    if check == "off":
+        return {}
+    formula = expected_proxy_images(client, inventory, revisions, istio_namespace, namespaces)
+    if check != "dry_run":
+        return formula
+    return dict((r["name"], DryRunImages(client, r["name"], formula.get(r["name"]))) for r in revisions)

@@ -25,6 +25,7 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import 
 from ansible_collections.servicemesh.asm.plugins.module_utils.options import (
     HAS_JMESPATH, option_errors, skip_expression)
 from ansible_collections.servicemesh.asm.plugins.module_utils.plan import RESTART_CHOICES, build_plan
+from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import proxy_image_rules
 from ansible_collections.servicemesh.asm.plugins.module_utils.report import VerificationFailed
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     build_revisions, describe, fetch_inventory)
@@ -185,8 +186,9 @@ def run(client, params, check_mode=False, want_diff=False):
         raise nothing_selected(not_selected, matched, selector)
     target = _target_revision(params, revisions, tags)
     webhooks = injector_webhooks(inventory["mwcs"])
-    images = podlib.expected_proxy_images(client, inventory, revisions, istio_ns, selected) \
-        if params.get("detect_stale_proxies", True) else {}
+    check = params.get("proxy_image_check") or "formula"
+    images = proxy_image_rules(client, inventory, revisions, istio_ns, selected,
+                               check if params.get("detect_stale_proxies", True) else "off")
     ns_infos = _namespace_infos(params, selected, existing, webhooks, target)
 
     cols = _load(client, selected, skip_expr, cluster_wide(len(selected), len(existing)))

@@ -132,6 +132,22 @@ options:
         upgrade, or a managed ASM data-plane update) as needing a restart.
     type: bool
     default: true
+  proxy_image_check:
+    description:
+      - How the image the injector injects now is found, for O(detect_stale_proxies).
+      - V(formula) applies Istio's own rules (C(ProxyImage()) in C(pkg/kube/inject)) to the injector's values, the
+        mesh C(defaultConfig), ProxyConfig resources and the pod's C(sidecar.istio.io/proxyImage),
+        C(sidecar.istio.io/proxyImageType) and C(proxy.istio.io/config) annotations. Where it cannot know (for
+        example a customised injection template), the proxy is not called stale and a warning says so.
+      - V(dry_run) asks the injector itself, once per controller, with a server-side dry-run create of a pod from
+        the controller's template (C(dryRun=All): nothing is stored; Istio's webhook declares C(sideEffects:
+        None)). It needs C(get) on ReplicaSets, StatefulSets and DaemonSets and C(create) on pods, which
+        C(docs/rbac.yaml)'s operator role does not grant; where the dry run is refused it falls back to
+        V(formula) with a warning.
+      - V(off) is the same as O(detect_stale_proxies=false).
+    type: str
+    choices: [formula, dry_run, "off"]
+    default: formula
   planned_labels:
     description:
       - Injection labels (C(istio-injection), C(istio.io/rev)) to assume for some namespaces instead of the ones they
@@ -374,6 +390,7 @@ def main():
         wait=dict(type="bool", default=True),
         fail_on_timeout=dict(type="bool", default=True),
         detect_stale_proxies=dict(type="bool", default=True),
+        proxy_image_check=dict(type="str", choices=["formula", "dry_run", "off"], default="formula"),
         planned_labels=dict(type="dict"),
         progress_file=dict(type="path"),
         istio_namespace=dict(type="str", default="istio-system"),

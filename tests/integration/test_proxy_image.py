@@ -94,3 +94,29 @@ def test_in_place_upgrade_restarts_the_distroless_workload_but_not_the_pinned_on
     assert set(proxy_image(p) for p in _of(seed, "slim")) == {HUB + "/proxyv2:1.7.3-asm.4-distroless"}
     assert set(proxy_image(p) for p in _of(seed, "pinned")) == {PINNED}
     assert ok(run["again"])["restarted"] == []
+
+
+def test_dry_run_check_asks_the_injector_once_per_controller(seed, tmp_path):
+    """proxy_image_check=dry_run: the expected image is what kubesim's injector puts on a dry-run pod built from
+    each controller's template; after an in-place upgrade the same workloads restart as by Istio's rules, and
+    the dry-run pods are never stored."""
+    _setup(seed)
+    cm = json.loads(seed.kubectl("get", "configmap", "istio-sidecar-injector-" + REV, "-n", "istio-system",
+                                 "-o", "json").stdout)
+    values = json.loads(cm["data"]["values"])
+    values["global"]["tag"] = "1.7.3-asm.4"
+    run = play(seed, tmp_path, [
+        inject(),
+        verify("converge", proxy_image_check="dry_run"),
+        kubectl("upgrade", "patch", "configmap", "istio-sidecar-injector-" + REV, "-n", "istio-system",
+                "--type", "merge", "-p", json.dumps({"data": {"values": json.dumps(values)}})),
+        verify("stale", proxy_image_check="dry_run"),
+    ])
+    assert ("Deployment", "pinned") not in workloads(ok(run["converge"])["restarted"])
+    stale = ok(run["stale"])
+    restarted = workloads(stale["restarted"])
+    assert ("Deployment", "slim") in restarted and ("Deployment", "pinned") not in restarted
+    assert set(proxy_image(p) for p in _of(seed, "slim")) == {HUB + "/proxyv2:1.7.3-asm.4-distroless"}
+    creates = [e for e in seed.audit() if e["method"] == "POST" and e["resource"] == "pods" and not e["subresource"]
+               and e["user"] == "admin"]
+    assert creates and all(e["dry_run"] for e in creates)

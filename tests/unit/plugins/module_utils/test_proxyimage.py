@@ -272,3 +272,51 @@ def test_dry_run_of_a_pod_the_injector_skips():
     client = FakeClient(injected={"metadata": {}, "spec": {"containers": [{"name": "web"}]}})
     assert dry_run_proxy_image(client, "demo", {"spec": {}}, "web") == {
         "injected": False, "image": None, "native": False, "revision": None}
+
+
+class OwnerClient(FakeClient):
+    """GET of a controller answers its template; the dry-run create answers `injected` or raises `refusal`."""
+
+    def __init__(self, injected=None, refusal=None):
+        super().__init__(injected=injected)
+        self.refusal = refusal
+
+    def request(self, method, path, query=None, body=None, action=None, **kwargs):
+        self.calls.append((method, path, query, body))
+        if method == "GET":
+            return {"spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}}}}
+        if self.refusal is not None:
+            raise self.refusal
+        return self.injected
+
+
+class Formula(object):
+    def for_pod(self, record):
+        return "formula-image"
+
+
+def _owned(name, owner=("ReplicaSet", "web-7d9f")):
+    return {"namespace": "demo", "name": name, "owner": {"kind": owner[0], "name": owner[1]} if owner else None}
+
+
+def test_dry_run_images_ask_once_per_controller():
+    injected = {"metadata": {"annotations": {"sidecar.istio.io/status": json.dumps({"revision": "asm-173-3"})}},
+                "spec": {"containers": [{"name": "istio-proxy", "image": DISTROLESS}]}}
+    client = OwnerClient(injected=injected)
+    rule = proxyimage.DryRunImages(client, "asm-173-3", Formula())
+    assert [rule.for_pod(_owned("web-7d9f-%d" % i)) for i in range(3)] == [DISTROLESS] * 3
+    assert [(c[0], c[1]) for c in client.calls] == [("GET", "/apis/apps/v1/namespaces/demo/replicasets/web-7d9f"),
+                                                    ("POST", "/api/v1/namespaces/demo/pods")]
+
+
+def test_dry_run_images_fall_back_to_the_formula_when_refused_or_not_askable():
+    refused = proxyimage.DryRunImages(OwnerClient(refusal=KubeError("Forbidden (403): may not create pods", 403)),
+                                      "asm-173-3", Formula())
+    assert refused.for_pod(_owned("web-7d9f-0")) == "formula-image"
+    assert any("could not be asked" in w for w in refused.warned)
+    bare = proxyimage.DryRunImages(OwnerClient(), "asm-173-3", None)
+    assert bare.for_pod(_owned("debug", owner=None)) is None  # cannot know: never called stale
+    other = {"metadata": {"annotations": {"sidecar.istio.io/status": json.dumps({"revision": "asm-1162-2"})}},
+             "spec": {"containers": [{"name": "istio-proxy", "image": DISTROLESS}]}}
+    assert proxyimage.DryRunImages(OwnerClient(injected=other), "asm-173-3", Formula()).for_pod(
+        _owned("web-7d9f-0")) == "formula-image"
