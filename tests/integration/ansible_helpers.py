@@ -127,8 +127,9 @@ def ansible_doc(name, timeout=120):
 
 
 def accepted_writes(sim, mark):
-    """Write requests the API server accepted since the audit mark (refused ones, e.g. 403, are not writes)."""
-    return [e for e in sim.writes(since=mark) if e["code"] < 400]
+    """Write requests the API server accepted and stored since the audit mark (refused ones, e.g. 403, and
+    server-side dry runs are not writes)."""
+    return [e for e in sim.writes(since=mark) if e["code"] < 400 and not e.get("dry_run")]
 
 
 def write_summary(sim, mark):

@@ -62,30 +62,47 @@ def _selector_keys(selector: dict | None) -> set[str]:
     return keys | {e.get("key") for e in selector.get("matchExpressions") or []}
 
 
+def served_revision(client_config: dict, labels: dict) -> str | None:
+    """The revision of the istiod a webhook calls, or None for another webhook. The injector injects
+    with its own revision whatever the configuration says (an istiod's REVISION env is what its status
+    annotation carries: pkg/kube/inject/webhook.go), so the endpoint decides, not the MWC's name: Service
+    istiod[-<rev>] in istio-system (istio-discovery chart, service.yaml). A URL endpoint is a managed
+    control plane with no istiod here to ask: its configuration's istio.io/rev label stands for it."""
+    service = client_config.get("service") or {}
+    if service:
+        name = service.get("name") or ""
+        if service.get("namespace") != ISTIO_NAMESPACE or not (name == "istiod" or name.startswith("istiod-")):
+            return None
+        return "default" if name == "istiod" else name[len("istiod-"):]
+    return labels.get(REV_LABEL) if client_config.get("url") else None
+
+
 def injector_webhooks(mwcs: list[dict]) -> list[dict]:
-    """The Istio injector webhooks of these MWCs, in the order the API server calls them
-    (configurations by name, then webhooks as listed: mutating_webhook_manager.go)."""
+    """The webhooks the API server would consider for a pod CREATE that lead to an istiod, in the order it
+    calls them (configurations by name, then webhooks as listed: mutating_webhook_manager.go). Chosen by
+    their rules and endpoint, as the API server does, not by Istio's naming."""
     out = []
     for mwc in sorted(mwcs, key=lambda m: m.get("metadata", {}).get("name", "")):
         meta = mwc.get("metadata") or {}
         labels = meta.get("labels") or {}
         for wh in mwc.get("webhooks") or []:
-            if not wh.get("name", "").endswith(INJECTOR_SUFFIX):
-                continue
             client = wh.get("clientConfig") or {}
+            revision = served_revision(client, labels)
+            if revision is None or not _handles_pod_create(wh.get("rules") or []):
+                continue
             out.append({
                 "config_name": meta.get("name"),
-                "webhook_name": wh["name"],
-                "revision": labels.get(REV_LABEL),
-                "tag": labels.get(TAG_LABEL),
+                "webhook_name": wh.get("name"),
+                "revision": revision,
+                "tag": labels.get(TAG_LABEL),  # for messages only
                 "namespaceSelector": wh.get("namespaceSelector"),
                 "objectSelector": wh.get("objectSelector"),
                 "failurePolicy": wh.get("failurePolicy") or "Fail",  # admissionregistration/v1 default
+                # For messages only: such selectors simply never match.
                 "deactivated": DEACTIVATED_KEY in (_selector_keys(wh.get("namespaceSelector"))
                                                    | _selector_keys(wh.get("objectSelector"))),
                 "url": client.get("url"),
                 "service": client.get("service"),
-                "rules": wh.get("rules") or [],
             })
     return out
 
@@ -105,8 +122,7 @@ def matching_webhooks(webhooks: list[dict], namespace_labels: dict, pod_labels: 
     Deactivated webhooks never match: their selectors require istio.io/deactivated=never-match."""
     return [
         w for w in webhooks
-        if ("rules" not in w or _handles_pod_create(w["rules"]))
-        and match_label_selector(w.get("namespaceSelector"), namespace_labels, nil_matches=True)
+        if match_label_selector(w.get("namespaceSelector"), namespace_labels, nil_matches=True)
         and match_label_selector(w.get("objectSelector"), pod_labels, nil_matches=True)
     ]
 

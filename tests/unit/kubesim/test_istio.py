@@ -214,15 +214,17 @@ def test_injector_webhooks_fields__mutatingwebhook_yaml():
 
 
 def test_missing_selector_matches_everything_and_rules_need_pod_create__admission_semantics():
-    legacy = {"metadata": {"name": "istio-sidecar-injector", "labels": {"istio.io/rev": "default"}},
-              "webhooks": [{"name": "sidecar-injector.istio.io", "namespaceSelector": {
-                  "matchLabels": {"istio-injection": "enabled"}},
-                  "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                             "resources": ["pods"]}]}]}  # Istio 1.7 chart: no objectSelector
+    hook = {"name": "sidecar-injector.istio.io", "namespaceSelector": {"matchLabels": {"istio-injection": "enabled"}},
+            "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system", "path": "/inject"}},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]}
+    legacy = {"metadata": {"name": "istio-sidecar-injector"}, "webhooks": [hook]}  # Istio 1.7 chart: no objectSelector
     whs = injector_webhooks([legacy])
+    assert [w["revision"] for w in whs] == ["default"]  # from the endpoint (Service istiod), not a label
     assert matching_webhooks(whs, {"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "false"})
-    whs[0]["rules"] = [dict(whs[0]["rules"][0], operations=["UPDATE"])]
-    assert matching_webhooks(whs, {"istio-injection": "enabled"}, {}) == []
+    updates_only = dict(hook, rules=[dict(hook["rules"][0], operations=["UPDATE"])])
+    assert injector_webhooks([dict(legacy, webhooks=[updates_only])]) == []
+    elsewhere = dict(hook, clientConfig={"service": {"name": "mutator", "namespace": "policy"}})
+    assert injector_webhooks([dict(legacy, webhooks=[elsewhere])]) == []  # not an istiod: not an injector
 
 
 def test_injector_webhook_config_shapes__mutatingwebhook_yaml_revision_tags_mwc_yaml():
