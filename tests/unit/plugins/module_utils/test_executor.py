@@ -411,3 +411,26 @@ def test_a_watch_thread_survives_an_unexpected_error_then_gives_up_loudly():
     assert client.lists >= 3  # relisted after each break
     assert col.fatal_error is not None
     assert str(col.fatal_error).startswith("The watch of /api/v1/namespaces/demo/pods broke: KeyError")
+
+
+def test_delete_pods_does_not_wait_for_the_evicted_pods_termination_grace():
+    """Review finding 13: with restart=delete_pods a Deployment's evicted pod stays terminating for its grace
+    period (30 s and the Istio drain), but its ReplicaSet replaced it at once. Once the replacement is ready
+    the next pod goes, without waiting for the old one to be gone."""
+    rs = [compact_replicaset(replicaset("reviews-6c88c486f4"))]
+    old = [compact(pod("reviews-6c88c486f4-%s" % s, sidecar=None)) for s in ("a", "b")]
+    client = Client()
+    ex = make(pods=old, replicasets=rs, client=client,
+              workloads=[compact_workload(deployment("reviews", replicas=2), "Deployment")])
+    action = make_action({"key": ("Deployment", "demo", "reviews"), "kind": "Deployment", "namespace": "demo",
+                          "name": "reviews", "method": "evict", "pods": [p["name"] for p in old],
+                          "uids": [p["uid"] for p in old], "reasons": {"no sidecar": 2}})
+    action.start(ex, time.monotonic())
+    action.step(ex, time.monotonic())
+    assert evictions(client) == ["reviews-6c88c486f4-a"]
+    ex.cols["pods"].put(compact(pod("reviews-6c88c486f4-a", sidecar=None, terminating=True)))
+    action.step(ex, time.monotonic())
+    assert evictions(client) == ["reviews-6c88c486f4-a"]  # one of two missing: wait for the replacement
+    ex.cols["pods"].put(compact(pod("reviews-6c88c486f4-c")))  # the replacement, ready, with its sidecar
+    action.step(ex, time.monotonic())
+    assert evictions(client) == ["reviews-6c88c486f4-a", "reviews-6c88c486f4-b"]
