@@ -15,10 +15,12 @@ import base64
 import datetime
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -34,7 +36,10 @@ def mint_user(pki_dir: str | Path, server: str, name: str, groups: tuple[str, ..
     (also written to `out` when given, mode 0600)."""
     pki = Path(pki_dir)
     ca_cert_pem = (pki / "ca.crt").read_bytes()
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    with warnings.catch_warnings():
+        # kwokctl's CA has a negative serial number, which cryptography warns about (RFC 5280 forbids it).
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
