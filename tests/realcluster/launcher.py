@@ -49,6 +49,7 @@ POD_STAGES = ["pod-create", "pod-init-container-running", "pod-init-container-co
               "pod-complete", "pod-delete"]
 NODE_STAGES = ["node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml"]
 STATE_SUFFIX = ".realcluster.json"
+RUN_PREFIX = "servicemesh-asm-realcluster-"
 
 # Every write (verbs other than get/list/watch) is logged; reads are not.  Leases and Events are
 # logged at Metadata (the kwok nodes' heartbeats and the controllers' events are many and small),
@@ -166,7 +167,9 @@ class RealCluster:
         missing = [n for n, p in self.bins.items() if not p.is_file()]
         if missing:
             raise SystemExit(f"realcluster: binaries not built: {', '.join(missing)}: run `make realcluster-build`")
-        self.run_dir = Path(tempfile.mkdtemp(prefix="servicemesh-asm-realcluster-"))
+        reap_orphans()
+        self.run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
+        (self.run_dir / "launcher.pid").write_text(f"{os.getpid()}\n")
         self.kwok_workdir = self.run_dir / "kwok"
         self.name = "asm-" + self.run_dir.name.rsplit("-", 1)[-1].lower().replace("_", "")[:8]
         self.kubeconfig = self.run_dir / "admin.kubeconfig"
@@ -550,6 +553,19 @@ def reap(run_dir: Path, grace: float = 10.0) -> list[str]:
             with _suppress():
                 os.kill(pid, signal.SIGKILL)
     return [cmd.split(" ", 1)[0].rsplit("/", 1)[-1] for cmd in found.values()]
+
+
+def reap_orphans() -> None:
+    """Stop the processes of earlier runs whose launcher died without stopping them (SIGKILL, a crash):
+    kwokctl starts its components in their own sessions, so they outlive the launcher.  Only runs whose
+    launcher.pid is dead are touched; their directories are left (they may hold a failed run's logs)."""
+    for run_dir in Path(tempfile.gettempdir()).glob(RUN_PREFIX + "*"):
+        try:
+            pid = int((run_dir / "launcher.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(pid) and processes_under(run_dir):
+            log(f"stopping the processes of an orphaned run {run_dir}: {reap(run_dir)}")
 
 
 def _alive(pid: int) -> bool:

@@ -57,7 +57,8 @@ def sidecar_problems(pod) -> list[str]:
     name = f"{meta['namespace']}/{meta['name']}"
     problems = []
     raw = (meta.get("annotations") or {}).get("sidecar.istio.io/status")
-    injected = json.loads(raw).get("containers", []) if raw else []
+    injected = json.loads(raw) if raw else {}
+    injected = (injected.get("containers") or []) + (injected.get("initContainers") or [])  # native: init
     if "istio-proxy" not in injected:
         problems.append(f"{name}: sidecar.istio.io/status names no istio-proxy ({raw!r})")
     names = [c["name"] for c in pod["spec"].get("containers", []) + pod["spec"].get("initContainers", [])]
