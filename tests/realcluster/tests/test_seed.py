@@ -21,7 +21,7 @@ import launcher
 import users
 
 NAMESPACES = ["demo", "legacy"]
-# kwokctl runs copies of the binaries from its workdir (the kwok binary as kwok-controller)
+# kwokctl runs the binaries through links in its workdir (the kwok binary as kwok-controller)
 COMPONENTS = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
               "pilot-discovery"}
 _RECAP = re.compile(r"^localhost\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
