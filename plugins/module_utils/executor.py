@@ -133,6 +133,8 @@ class Rollout(Wait):
 
     def start(self, ex, now):
         self.begin(ex, now)
+        if not ex.check_mode and "force_restart" not in self.reasons and self._done_by_someone_else(ex, now):
+            return None
         api_version, plural = WORKLOAD_API[self.kind]
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
@@ -150,6 +152,24 @@ class Rollout(Wait):
         if ex.check_mode:
             self.finish("done", now, "the API server accepted the restart (dry run)")
         return None
+
+
+    def _done_by_someone_else(self, ex, now):
+        """Judged again just before the write, from the watched state: another run (a second one at the same
+        time, or one interrupted whose module still runs) may have restarted the workload since the plan.
+        Then follow its rollout instead of restarting it twice."""
+        w = ex.workload(self.key)
+        if w is None:
+            return False
+        done, failed, _message = rollout_status(w)
+        if not done and not failed:
+            self.message = "already rolling (restarted by another run): waiting for it"
+            return True
+        ok, _wrong = ex.settled(self.key)
+        if ok:
+            self.finish("done", now, "already as expected")
+            return True
+        return False
 
 
 class Evict(Action):
@@ -294,6 +314,7 @@ class Executor(object):
         self._events_forbidden = False
         self.deleted_namespaces = set()
         self.progress = lambda now, force=False: None  # called while waiting; rollout.ProgressFile writes it
+        self.abandoned = lambda: False  # rollout.Heartbeat: true once the caller stopped touching its file
 
     # state lookups
     def workload(self, key):
@@ -400,6 +421,12 @@ class Executor(object):
                 return True
             self.raise_fatal_watch_error()
             self.progress(now)
+            if self.abandoned():
+                # Whoever ran us is gone (an interrupted playbook, a cancelled job): start nothing more.
+                for action in running + pending:
+                    action.state = "timeout"
+                    action.message = "not finished: the run was interrupted (its controller stopped)"
+                return False
             if now >= self.deadline:
                 for action in running + pending:
                     action.state = "timeout"

@@ -165,6 +165,22 @@ class ProgressFile(object):
             pass  # progress is a courtesy: never fail the rollout for it
 
 
+class Heartbeat(object):
+    """An asynchronous caller (the role) touches a file while it follows the run; when it stops (Ctrl-C,
+    a cancelled AWX job), the file ages and the run stops starting restarts instead of going on unseen."""
+
+    def __init__(self, path, timeout):
+        self.path, self.timeout = path, timeout
+
+    def __call__(self):
+        if not self.path:
+            return False
+        try:
+            return time.time() - os.stat(self.path).st_mtime > self.timeout
+        except OSError:
+            return True  # removed: the caller is gone
+
+
 def run(client, params, check_mode=False, want_diff=False):
     started = time.monotonic()
     deadline = started + params["timeout"]
@@ -208,6 +224,7 @@ def run(client, params, check_mode=False, want_diff=False):
     ex = Executor(client, cols, ns_infos, images, params, deadline, check_mode)
     ex.progress = ProgressFile(params.get("progress_file"), lambda: reportlib.summarise(
         ex, params, plan, actions, target, started, False)["progress"])
+    ex.abandoned = Heartbeat(params.get("heartbeat_file"), params.get("heartbeat_timeout") or 60)
     complete, error = True, None
     if check_mode:
         ex.run(actions)  # server-side dry runs: refusals show now

@@ -120,6 +120,18 @@ options:
         prints it every C(asm_progress_interval) seconds).
       - The file is replaced atomically; its directory must exist. Unset, no file is written.
     type: path
+  heartbeat_file:
+    description:
+      - A file whoever runs the module asynchronously touches while it follows the run (the role does, every
+        C(asm_progress_interval) seconds). When it has not been touched for O(heartbeat_timeout) seconds, or is
+        gone, the caller is taken to have stopped (Ctrl-C, a cancelled job) and no further restart is started.
+      - Unset, the module runs to its end.
+    type: path
+  heartbeat_timeout:
+    description:
+      - Seconds without a touch of O(heartbeat_file) after which the run stops starting restarts.
+    type: int
+    default: 60
   wait:
     description:
       - Wait for pods that are still starting before verifying. With V(false) the state is judged as it is when the
@@ -393,6 +405,8 @@ def main():
         proxy_image_check=dict(type="str", choices=["formula", "dry_run", "off"], default="formula"),
         planned_labels=dict(type="dict"),
         progress_file=dict(type="path"),
+        heartbeat_file=dict(type="path"),
+        heartbeat_timeout=dict(type="int", default=60),
         istio_namespace=dict(type="str", default="istio-system"),
         **AUTH_ARG_SPEC
     )

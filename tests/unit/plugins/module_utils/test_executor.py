@@ -434,3 +434,39 @@ def test_delete_pods_does_not_wait_for_the_evicted_pods_termination_grace():
     ex.cols["pods"].put(compact(pod("reviews-6c88c486f4-c")))  # the replacement, ready, with its sidecar
     action.step(ex, time.monotonic())
     assert evictions(client) == ["reviews-6c88c486f4-a", "reviews-6c88c486f4-b"]
+
+
+def test_an_abandoned_run_starts_no_further_restart():
+    """The role stopped touching the heartbeat (Ctrl-C, a cancelled AWX job): the rollout still running in the
+    background starts nothing more."""
+    client = Client()
+    ex = make(workloads=[compact_workload(deployment(n), "Deployment") for n in ("a", "b", "c")], client=client,
+              max_concurrent=1)
+    ex.abandoned = lambda: True
+    actions = [make_action(rollout_record(n)) for n in ("a", "b", "c")]
+    assert ex.run(actions) is False
+    assert [c[1].rsplit("/", 1)[-1] for c in client.writes()] == ["a"]
+    assert [a.state for a in actions] == ["timeout"] * 3
+    assert actions[1].message == "not finished: the run was interrupted (its controller stopped)"
+
+
+def test_a_workload_another_run_restarted_meanwhile_is_followed_not_restarted_again():
+    client = Client()
+    rolling = compact_workload(deployment("reviews", generation=3, observed=2), "Deployment")
+    ex = make(workloads=[rolling], client=client)
+    action = make_action(rollout_record("reviews"))
+    action.start(ex, time.monotonic())
+    assert client.writes() == [] and action.state == "running"
+    assert action.message == "already rolling (restarted by another run): waiting for it"
+
+
+def test_heartbeat_ages(tmp_path):
+    import os
+    from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import Heartbeat
+    beat = tmp_path / "beat"
+    beat.write_text("")
+    assert Heartbeat(str(beat), 60)() is False
+    os.utime(beat, (time.time() - 120, time.time() - 120))
+    assert Heartbeat(str(beat), 60)() is True
+    assert Heartbeat(str(tmp_path / "gone"), 60)() is True
+    assert Heartbeat(None, 60)() is False
