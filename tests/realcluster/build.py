@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the real control plane's binaries from the consumer modules in tests/realcluster/modules.
 
 Binaries go to a machine-level cache keyed by component and version, outside the checkout:
@@ -113,7 +112,7 @@ def version_output(path: Path, args: tuple[str, ...]) -> str | None:
         return None
     try:
         proc = subprocess.run([str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=60, env=dict(os.environ, KUBECONFIG="/dev/null"))
+                              timeout=60, env=dict(os.environ, KUBECONFIG="/dev/null"), check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start a real control plane for a kubesim scenario, serve it until SIGINT/SIGTERM, then stop it.
 
     python tests/realcluster/launcher.py --scenario seed --kubeconfig-out PATH [--disable-qps-limits] [--keep]
@@ -79,7 +78,7 @@ def log(msg: str) -> None:
 
 def free_ports(n: int) -> list[int]:
     socks, ports = [], []
-    for _ in range(n):
+    for _index in range(n):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         socks.append(s)
@@ -189,7 +188,7 @@ class RealCluster:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(self.bins["kubectl"]), "--kubeconfig", str(self.kubeconfig), *args],
-                              input=input, text=True, capture_output=True, env=self.env())
+                              input=input, text=True, capture_output=True, env=self.env(), check=False)
         if check and proc.returncode:
             raise RuntimeError(f"kubectl {' '.join(args)}: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -251,7 +250,7 @@ class RealCluster:
             cmd += ["--extra-args", arg]
         self.created = True  # from here on, stop() deletes the cluster
         with open(self.run_dir / "kwokctl-create.log", "w") as out:
-            proc = subprocess.run(cmd, env=self.env(), stdout=out, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.run(cmd, env=self.env(), stdout=out, stderr=subprocess.STDOUT, text=True, check=False)
         if proc.returncode:
             raise RuntimeError(f"kwokctl create cluster failed (rc={proc.returncode}):\n"
                                + (self.run_dir / "kwokctl-create.log").read_text()[-4000:])
@@ -302,8 +301,8 @@ class RealCluster:
             return
         self.kubectl("create", "namespace", ISTIO_NAMESPACE)
         for rev in self.scenario.revisions:
-            self.istiods[rev["name"]] = {"ports": dict(zip(("https", "http", "grpc", "secure_grpc", "monitoring",
-                                                             "ctrlz"), free_ports(6)))}
+            names = ("https", "http", "grpc", "secure_grpc", "monitoring", "ctrlz")
+            self.istiods[rev["name"]] = {"ports": dict(zip(names, free_ports(len(names))))}
         for rev in self.scenario.revisions:
             self.apply(self.render_revision(rev), f"objects of revision {rev['name']} (istioctl manifest generate)")
         for rev in self.scenario.revisions:
@@ -330,7 +329,7 @@ class RealCluster:
         if kubeconfig:
             cmd += ["--kubeconfig", str(self.kubeconfig)]
         env = self.env() if kubeconfig else self.env(KUBECONFIG=str(self.run_dir / "no-cluster"))
-        proc = subprocess.run(cmd, env=env, text=True, capture_output=True, cwd=self.run_dir)
+        proc = subprocess.run(cmd, env=env, text=True, capture_output=True, cwd=self.run_dir, check=False)
         if proc.returncode:
             raise RuntimeError(f"istioctl {' '.join(args)}: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc.stdout
@@ -493,7 +492,7 @@ class RealCluster:
                     proc.wait()
         if self.created:
             proc = subprocess.run([str(self.bins["kwokctl"]), "delete", "cluster", "--name", self.name],
-                                  env=self.env(), capture_output=True, text=True)
+                                  env=self.env(), capture_output=True, text=True, check=False)
             if proc.returncode:
                 log(f"kwokctl delete cluster: rc={proc.returncode}: {proc.stderr.strip()[-500:]}")
         leftovers = reap(self.run_dir)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Rewrite the consumer Go modules under tests/realcluster/modules/ from versions.py.
 
 One module per upstream project; each only names the commands to build (`tool` directives) and

@@ -63,8 +63,8 @@ def mint_user(pki_dir: str | Path, server: str, name: str, groups: tuple[str, ..
                                 serialization.NoEncryption())
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": "realcluster", "cluster": {"server": server,
-                                                           "certificate-authority-data": _b64(ca_cert_pem)}}],
+        "clusters": [{"name": "realcluster",
+                      "cluster": {"server": server, "certificate-authority-data": _b64(ca_cert_pem)}}],
         "users": [{"name": name, "user": {"client-certificate-data": _b64(cert_pem),
                                           "client-key-data": _b64(key_pem)}}],
         "contexts": [{"name": name, "context": {"cluster": "realcluster", "user": name}}],

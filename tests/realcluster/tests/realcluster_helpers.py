@@ -80,7 +80,7 @@ class RealClusterProcess:
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         proc = subprocess.run([self.state["binaries"]["kubectl"], "--kubeconfig",
                                str(user_kubeconfig or self.kubeconfig), *args],
-                              capture_output=True, text=True, env=env, input=input, timeout=120)
+                              capture_output=True, text=True, env=env, input=input, timeout=120, check=False)
         if check and proc.returncode:
             raise AssertionError(f"kubectl {' '.join(args)}: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc

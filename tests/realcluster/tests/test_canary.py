@@ -41,7 +41,7 @@ def test_each_revision_injects_with_its_own_istiod(canary):
     procs = canary.processes()
     for name, info in istiods.items():
         assert info["pid"] in procs, name
-        ports = {address for address, pid, _ in listeners() if pid == info["pid"]}
+        ports = {address for address, pid, _name in listeners() if pid == info["pid"]}
         assert f"127.0.0.1:{info['ports']['https']}" in ports and all(p.startswith("127.0.0.1:") for p in ports)
     assert proxy_images(canary, "shop") == [PROXY + "1.7.3-asm.3"]
     assert proxy_images(canary, "payments") == [PROXY + "1.16.2-asm.2"]
@@ -55,8 +55,8 @@ def tag_list(cluster) -> dict:
 
 
 def revision_info(cluster) -> dict:
-    rc, status, result, stdout = run_adhoc("servicemesh.asm.asm_revision_info",
-                                          f"kubeconfig={cluster.kubeconfig} require_revision=false")
+    args = f"kubeconfig={cluster.kubeconfig} require_revision=false"
+    rc, status, result, stdout = run_adhoc("servicemesh.asm.asm_revision_info", args)
     assert (rc, status) == (0, "SUCCESS"), stdout
     return result
 
