@@ -10,15 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from realcluster_helpers import LAUNCHER, ROOT, TIMINGS
+from realcluster_helpers import LAUNCHER, ROOT, TIMINGS, require_binaries
 
-import build
 import launcher
 
 
 def test_interrupted_start_leaves_no_process(tmp_path):
-    missing = [n for n, p in build.paths().items() if not p.is_file()]
-    assert not missing, f"binaries not built: {missing}: run `make realcluster-build`"
+    require_binaries()
     log_path = tmp_path / "launcher.log"
     kubeconfig = tmp_path / "kubeconfig"
     with open(log_path, "w") as log:
@@ -48,6 +46,7 @@ def test_interrupted_start_leaves_no_process(tmp_path):
 def test_orphans_of_a_killed_launcher_are_stopped_by_the_next_start(tmp_path):
     """SIGKILL gives the launcher no chance to stop kwokctl's components (they run in their own
     sessions); the next launcher's start stops them (reap_orphans)."""
+    require_binaries()
     log_path = tmp_path / "launcher.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, str(LAUNCHER), "--scenario", "seed", "--kubeconfig-out",
