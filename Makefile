@@ -59,7 +59,7 @@ SIM_ARGS ?=
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
 	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster'
-	@echo 'make test         everything CI runs: lint, unit, integration, sanity'
+	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), sanity'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
 	@echo 'make integration  pytest tests/integration (against kubesim; QUICK=1 skips the slow fault matrix)'
@@ -125,7 +125,9 @@ sanity: setup
 	@python tests/sanity/copy_tree.py . $(SANITY_DIR) $(SANITY_EXCLUDES)
 	cd $(SANITY_DIR) && ansible-test sanity --python 3.11
 
-test: setup lint unit integration sanity
+# integration-real builds the real control plane's binaries once per machine (~10 min cold; a kept
+# machine reuses them from ~/.cache/servicemesh-asm/realcluster) and runs its tier.
+test: setup lint unit integration integration-real sanity
 
 # ---------------------------------------------------------------------------------------------
 # the simulated cluster
