@@ -153,7 +153,6 @@ class Rollout(Wait):
             self.finish("done", now, "the API server accepted the restart (dry run)")
         return None
 
-
     def _done_by_someone_else(self, ex, now):
         """Judged again just before the write, from the watched state: another run (a second one at the same
         time, or one interrupted whose module still runs) may have restarted the workload since the plan.

@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import (  # noqa: F401 (re-exported)
-    IMAGE_TYPE_ANNOTATION, PROXY_CONFIG_ANNOTATION, PROXY_IMAGE_ANNOTATION, TEMPLATES_ANNOTATION,
-    expected_proxy_images)
+from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import (
+    IMAGE_TYPE_ANNOTATION, PROXY_CONFIG_ANNOTATION, PROXY_IMAGE_ANNOTATION, TEMPLATES_ANNOTATION)
 
 PROXY = "istio-proxy"
 PROXY_INIT = ("istio-init", "istio-validation")

@@ -152,9 +152,9 @@ options:
         C(sidecar.istio.io/proxyImageType) and C(proxy.istio.io/config) annotations. Where it cannot know (for
         example a customised injection template), the proxy is not called stale and a warning says so.
       - V(dry_run) asks the injector itself, once per controller, with a server-side dry-run create of a pod from
-        the controller's template (C(dryRun=All): nothing is stored; Istio's webhook declares C(sideEffects:
-        None)). It needs C(get) on ReplicaSets, StatefulSets and DaemonSets and C(create) on pods, which
-        C(docs/rbac.yaml)'s operator role does not grant; where the dry run is refused it falls back to
+        the controller's template (C(dryRun=All), so nothing is stored; Istio's webhook declares
+        C(sideEffects=None)). It needs C(get) on ReplicaSets, StatefulSets and DaemonSets and C(create) on pods,
+        which C(docs/rbac.yaml)'s operator role does not grant; where the dry run is refused it falls back to
         V(formula) with a warning.
       - V(off) is the same as O(detect_stale_proxies=false).
     type: str

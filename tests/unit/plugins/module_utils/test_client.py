@@ -425,7 +425,7 @@ class Clock(object):
 
 
 def deadline_client(script, seconds):
-    client, _ = make_client(script)
+    client, _pool = make_client(script)
     clock = Clock()
     client.clock, client.sleep = clock, clock.sleep
     client.deadline = clock() + seconds

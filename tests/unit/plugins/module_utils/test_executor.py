@@ -289,8 +289,8 @@ def test_old_pod_still_listed_is_not_replaced_yet_not_wrong():
     new = [compact(pod("reviews-7d9f-%d" % i, owner=("ReplicaSet", "reviews-7d9f"))) for i in range(3)]
     old = compact(pod("reviews-6c88c486f4-cm5zx", sidecar=None))
     rs = [compact_replicaset(replicaset("reviews-7d9f")), compact_replicaset(replicaset("reviews-6c88c486f4"))]
-    ex = make(pods=new + [old], replicasets=rs, workloads=[compact_workload(deployment("reviews", replicas=3),
-                                                                             "Deployment")])
+    reviews = compact_workload(deployment("reviews", replicas=3), "Deployment")
+    ex = make(pods=new + [old], replicasets=rs, workloads=[reviews])
     key = ("Deployment", "demo", "reviews")
     assert ex.settled(key, {old["uid"]}) == (False, [])
     assert ex.settled(key, {old["uid"]}, ignore_old=True) == (True, [])

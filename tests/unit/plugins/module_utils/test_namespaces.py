@@ -173,8 +173,8 @@ class FakeClient(object):
         return {"metadata": {"name": name, "labels": self.namespaces[name]}, "status": {"phase": "Active"}}
 
     def request(self, method, path, query=None, body=None, content_type=None, action=None, retry_429=True):
-        self.requests.append((method, path, body, content_type) + (("dryRun=All",) if query == {"dryRun": "All"}
-                                                                    else ()))
+        dry = ("dryRun=All",) if query == {"dryRun": "All"} else ()
+        self.requests.append((method, path, body, content_type) + dry)
         return {}
 
     def writes(self):
@@ -240,8 +240,8 @@ def test_named_namespaces_are_read_by_name_not_listed_cluster_wide():
     client = FakeClient(SEED)
     namespaces.run(client, inject_params(namespaces=["demo"], namespace_selector="istio-injection=enabled"))
     reads = [r[:3] for r in client.requests if r[0] in ("GET", "LIST") and "mutatingwebhook" not in r[1]]
-    assert reads == [("LIST", "/api/v1/namespaces", "istio-injection=enabled"), ("GET", "/api/v1/namespaces/demo",
-                                                                                None)]
+    assert reads == [("LIST", "/api/v1/namespaces", "istio-injection=enabled"),
+                     ("GET", "/api/v1/namespaces/demo", None)]
 
 
 def test_run_create():
