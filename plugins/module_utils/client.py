@@ -311,6 +311,11 @@ class KubeClient(object):
             client.extra_headers["Impersonate-User"] = auth["impersonate_user"]
         if auth.get("impersonate_groups"):
             client.impersonate_groups = list(auth["impersonate_groups"])
+            if len(client.impersonate_groups) > 1 and int(urllib3.__version__.split(".")[0]) < 2:
+                raise KubeError("impersonate_groups with more than one group needs urllib3 2 or newer: urllib3 %s "
+                                "would send the groups %s as one group. Upgrade urllib3 on the host running the "
+                                "module, or impersonate one group." % (
+                                    urllib3.__version__, ", ".join(client.impersonate_groups)))
         return client
 
     def remaining(self):
@@ -368,8 +373,9 @@ class KubeClient(object):
                 self.request_count += 1
             read, connect = (timeout, 10.0) if left is None else (min(timeout, left), min(10.0, left))
             try:
-                # urlopen, not request(): urllib3 1.26's request() copies headers into a dict, merging repeats.
-                response = self.pool.urlopen(
+                # urllib3 2's request() keeps repeated headers (HTTPHeaderDict); from_params refuses
+                # several impersonate_groups on urllib3 1, whose request() merges them.
+                response = self.pool.request(
                     method, self._url(path, query), body=data, headers=self._headers(content_type),
                     preload_content=not stream, timeout=urllib3.Timeout(connect=connect, read=read))
             except urllib3.exceptions.SSLError as exc:

@@ -309,15 +309,13 @@ class FakePool(object):
         self.urls = []
         self.timeouts = []
 
-    def urlopen(self, method, url, body=None, headers=None, preload_content=True, timeout=None):
+    def request(self, method, url, body=None, headers=None, preload_content=True, timeout=None):
         self.urls.append((method, url))
         self.timeouts.append(timeout)
         answer = self.script.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-    request = urlopen
 
 
 def make_client(script):
@@ -498,3 +496,15 @@ def test_admission_refusals_are_not_described_as_rbac():
     vap = {"message": "namespaces \"demo\" is forbidden: ValidatingAdmissionPolicy 'p' denied request: x"}
     assert describe_failure(422, vap, "patch x", HOST).startswith("Refused by an admission policy (422)")
     assert describe_failure(403, {"message": "namespaces is forbidden"}, "list x", HOST).startswith("Forbidden (403)")
+
+
+def test_several_impersonate_groups_need_urllib3_2(monkeypatch):
+    """urllib3 1's request() merges repeated headers: the groups would arrive as one. Refused, naming why."""
+    from ansible_collections.servicemesh.asm.plugins.module_utils import client as clientlib
+    params = dict(no_params(), host=HOST, api_key="abc", impersonate_groups=["devs", "ops"])
+    assert KubeClient.from_params(params, environ={}).impersonate_groups == ["devs", "ops"]
+    monkeypatch.setattr(clientlib.urllib3, "__version__", "1.26.20")
+    with pytest.raises(KubeError) as err:
+        KubeClient.from_params(params, environ={})
+    assert "needs urllib3 2 or newer: urllib3 1.26.20 would send the groups devs, ops as one group" in str(err.value)
+    assert KubeClient.from_params(dict(params, impersonate_groups=["devs"]), environ={}).impersonate_groups == ["devs"]
