@@ -18,7 +18,7 @@ import json
 import sys
 
 from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import (
-    IMAGE_TYPE_ANNOTATION, PROXY_CONFIG_ANNOTATION, PROXY_IMAGE_ANNOTATION, TEMPLATES_ANNOTATION)
+    IMAGE_TYPE_ANNOTATION, PROXY_CONFIG_ANNOTATION, PROXY_IMAGE_ANNOTATION, TEMPLATES_ANNOTATION, proxy_container)
 
 PROXY = "istio-proxy"
 PROXY_INIT = ("istio-init", "istio-validation")
@@ -74,12 +74,7 @@ def compact(pod):
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     annotations = meta.get("annotations") or {}
     owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
-    proxy = next((c for c in spec.get("containers") or [] if c.get("name") == PROXY), None)
-    native = False
-    if proxy is None:
-        proxy = next((c for c in spec.get("initContainers") or []
-                      if c.get("name") == PROXY and c.get("restartPolicy") == "Always"), None)
-        native = proxy is not None
+    proxy, native = proxy_container(spec)
     injected_revision = None
     if annotations.get(STATUS_ANNOTATION):
         try:

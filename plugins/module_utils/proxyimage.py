@@ -57,6 +57,17 @@ _TEMPLATE_LINES = {
 }
 
 
+def proxy_container(spec):
+    """(the istio-proxy container or None, whether it is a native sidecar): a container, or an init
+    container with restartPolicy Always (native sidecars, Istio >= 1.19)."""
+    proxy = next((c for c in spec.get("containers") or [] if c.get("name") == PROXY), None)
+    if proxy is not None:
+        return proxy, False
+    proxy = next((c for c in spec.get("initContainers") or []
+                  if c.get("name") == PROXY and c.get("restartPolicy") == "Always"), None)
+    return proxy, proxy is not None
+
+
 def _go_text(value):
     """fmt.Sprint of a JSON value (values.global.tag may be a number: 1.12, 11)."""
     if isinstance(value, bool):
@@ -355,13 +366,7 @@ def dry_run_proxy_image(client, namespace, template, name):
            "spec": (template or {}).get("spec") or {}}
     created = client.request("POST", api_path("v1", "pods", namespace), query={"dryRun": "All"}, body=pod,
                              action="create pods (server-side dry run) in namespace %s" % namespace)
-    spec = created.get("spec") or {}
-    proxy = next((c for c in spec.get("containers") or [] if c.get("name") == PROXY), None)
-    native = False
-    if proxy is None:
-        proxy = next((c for c in spec.get("initContainers") or []
-                      if c.get("name") == PROXY and c.get("restartPolicy") == "Always"), None)
-        native = proxy is not None
+    proxy, native = proxy_container(created.get("spec") or {})
     status, _error = _parse_json(((created.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION))
     return {"injected": proxy is not None, "image": proxy.get("image") if proxy else None, "native": native,
             "revision": (status or {}).get("revision") if proxy else None}
