@@ -57,6 +57,44 @@ def summary_table(report):
     return lines
 
 
+def _workload_key(entry):
+    return (entry["kind"], entry["namespace"], entry["name"])
+
+
+def _added_seconds(a, b):
+    return None if a is None and b is None else round((a or 0) + (b or 0), 1)
+
+
+def continued_by(first, second):
+    """One asm_rollout_verify result from a call that timed out (complete=false) and the call that went
+    on with the same selection. A workload the first call restarted and the second waited for (or
+    restarted further) is one entry: the first call's restart with the second's final state."""
+    later = dict((_workload_key(w), w) for w in (second.get("restarted") or []) + (second.get("waited_for") or []))
+    restarted, finished_keys = [], set()
+    for entry in first.get("restarted") or []:
+        key = _workload_key(entry)
+        final = later.get(key)
+        if final is not None:
+            finished_keys.add(key)
+            entry = dict(entry, state=final.get("state"), message=final.get("message"),
+                         seconds=_added_seconds(entry.get("seconds"), final.get("seconds")))
+        restarted.append(entry)
+    restarted += [w for w in second.get("restarted") or [] if _workload_key(w) not in finished_keys]
+    waited = [w for w in second.get("waited_for") or [] if _workload_key(w) not in finished_keys]
+    merged = dict(second, restarted=restarted, waited_for=waited)
+    merged["changed"] = bool(first.get("changed") or second.get("changed"))
+    merged["elapsed_seconds"] = _added_seconds(first.get("elapsed_seconds"), second.get("elapsed_seconds"))
+    merged["watch_relists"] = (first.get("watch_relists") or 0) + (second.get("watch_relists") or 0)
+    if "namespaces" in merged:
+        counted = [w for w in restarted if w["method"] in ("rollout", "evict")]
+        merged["namespaces"] = [dict(ns, restarted=sum(1 for w in counted if w["namespace"] == ns["name"]))
+                                for ns in merged["namespaces"]]
+    elif "namespaces" in first:
+        merged["namespaces"] = first["namespaces"]  # the second call failed before it judged anything
+    merged["warnings"] = list(dict.fromkeys((first.get("warnings") or []) + (second.get("warnings") or [])))
+    return merged
+
+
 class FilterModule(object):
     def filters(self):
-        return {"pod_row": pod_row, "summary_table": summary_table}
+        return {"pod_row": pod_row, "summary_table": summary_table, "continued_by": continued_by}

@@ -171,6 +171,12 @@ class Heartbeat(object):
 
     def __init__(self, path, timeout):
         self.path, self.timeout = path, timeout
+        if path and not os.path.exists(path):
+            # The run starts the clock, so the caller need not create the file before it starts us.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError:
+                pass  # a caller that races us to it has created it
 
     def __call__(self):
         if not self.path:
@@ -266,7 +272,11 @@ def _restart_and_wait(ex, cols, plan, actions):
     finally:
         for col in cols.values():
             col.stop()
-    if actions and any(a.state != "done" for a in actions):
+    # Unfinished, with a caller that calls again (fail_on_timeout=false) and nothing failed: the next call
+    # judges from its own list, so a fresh one now would only cost a list of every selected pod.
+    continued = not complete and not ex.params.get("fail_on_timeout", True) and not any(
+        a.state == "failed" for a in actions)
+    if actions and any(a.state != "done" for a in actions) and not continued:
         # Watches of different resources are not ordered: a restart judged failed from its workload's
         # status may still see old pods the pod watch has not shown terminating. Report from a fresh list.
         try:

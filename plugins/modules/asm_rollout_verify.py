@@ -125,6 +125,7 @@ options:
       - A file whoever runs the module asynchronously touches while it follows the run (the role does, every
         C(asm_progress_interval) seconds). When it has not been touched for O(heartbeat_timeout) seconds, or is
         gone, the caller is taken to have stopped (Ctrl-C, a cancelled job) and no further restart is started.
+      - The module creates the file when it starts, if it does not exist; its directory must exist.
       - Unset, the module runs to its end.
     type: path
   heartbeat_timeout:

@@ -468,5 +468,9 @@ def test_heartbeat_ages(tmp_path):
     assert Heartbeat(str(beat), 60)() is False
     os.utime(beat, (time.time() - 120, time.time() - 120))
     assert Heartbeat(str(beat), 60)() is True
-    assert Heartbeat(str(tmp_path / "gone"), 60)() is True
+    fresh = tmp_path / "fresh"
+    started = Heartbeat(str(fresh), 60)
+    assert fresh.exists() and started() is False  # the run starts the clock
+    fresh.unlink()
+    assert started() is True  # removed: the caller is gone
     assert Heartbeat(None, 60)() is False
