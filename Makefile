@@ -58,7 +58,7 @@ SIM_ARGS ?=
 
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
-	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster'
+	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster (CLUSTER=real: the real control plane)'
 	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), sanity'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
@@ -139,8 +139,9 @@ sim: setup
 # ---------------------------------------------------------------------------------------------
 # not built yet
 
-demo: setup
-	scripts/demo.sh
+# CLUSTER=real: the same demo on the real control plane (its binaries are built once per machine).
+demo: setup $(if $(filter real,$(CLUSTER)),realcluster-build)
+	CLUSTER=$(or $(CLUSTER),sim) scripts/demo.sh
 
 # The anchors run in their own venv (bench/.venv: the `ansible` package for kubernetes.core).
 BENCH_STAMP := bench/.venv/.stamp-$(shell cat bench/requirements.txt | sha256sum | cut -c1-16)

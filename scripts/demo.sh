@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# make demo: the seed procedure, automated, against the simulated cluster.
-# Starts kubesim (scenario seed), shows the kubectl view before, runs
-# playbooks/enable_injection.yml, shows the kubectl view after, stops kubesim.
+# make demo: the seed procedure, automated. Starts a cluster with the seed scenario -- kubesim, or
+# with CLUSTER=real the real control plane of tests/realcluster (kube-apiserver, controllers, etcd,
+# kwok nodes, real istiod) --, shows the kubectl view before, runs playbooks/enable_injection.yml,
+# shows the kubectl view after, stops the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-workdir=.kubesim/demo
+cluster="${CLUSTER:-sim}"
+case "$cluster" in
+  sim) workdir=.kubesim/demo; start_seconds=20 ;;
+  real) workdir=.realcluster/demo; start_seconds=300 ;;
+  *) echo "demo: CLUSTER must be sim or real, not '$cluster'" >&2; exit 2 ;;
+esac
 mkdir -p "$workdir"
 kubeconfig="$PWD/$workdir/kubeconfig"
 rm -f "$kubeconfig"
 
-PYTHONPATH="$PWD/tests" python -m kubesim --scenario seed --kubeconfig-out "$kubeconfig" >"$workdir/kubesim.log" 2>&1 &
-sim_pid=$!
-trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
+# Both write the kubeconfig only once the cluster serves the scenario (the real one: once istiod injects).
+if [ "$cluster" = real ]; then
+  python tests/realcluster/launcher.py --scenario seed --kubeconfig-out "$kubeconfig" >"$workdir/cluster.log" 2>&1 &
+else
+  PYTHONPATH="$PWD/tests" python -m kubesim --scenario seed --kubeconfig-out "$kubeconfig" >"$workdir/cluster.log" 2>&1 &
+fi
+cluster_pid=$!
+# SIGTERM: the real cluster's launcher stops every process it started.
+trap 'kill "$cluster_pid" 2>/dev/null || true; wait "$cluster_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 $((start_seconds * 10))); do
   [ -f "$kubeconfig" ] && break
-  kill -0 "$sim_pid" 2>/dev/null || { cat "$workdir/kubesim.log" >&2; exit 1; }
+  kill -0 "$cluster_pid" 2>/dev/null || { cat "$workdir/cluster.log" >&2; exit 1; }
   sleep 0.1
 done
-[ -f "$kubeconfig" ] || { echo "kubesim did not start" >&2; exit 1; }
+[ -f "$kubeconfig" ] || { cat "$workdir/cluster.log" >&2; echo "the $cluster cluster did not start in ${start_seconds}s" >&2; exit 1; }
 export KUBECONFIG="$kubeconfig"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
