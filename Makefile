@@ -65,7 +65,7 @@ help:
 	@echo 'make integration  pytest tests/integration (against kubesim; QUICK=1 skips the slow fault matrix)'
 	@echo 'make sanity       ansible-test sanity --python 3.11 on a copy in $(SANITY_ROOT)'
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
-	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes)'
+	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes; BACKEND=real: on the real control plane)'
 	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
 	@echo 'make realcluster-build  build (or reuse) the real control plane binaries (Go module proxy, ~10 min cold)'
 	@echo 'make cluster CLUSTER=real  a real control plane serving SCENARIO=$(SCENARIO) until Ctrl-C (KUBECONFIG_OUT=...)'
@@ -150,8 +150,9 @@ $(BENCH_STAMP):
 	bench/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	rm -f bench/.venv/.stamp-* && touch $@
 
-bench: setup $(BENCH_STAMP)
-	$(PYTEST_ENV) python bench/run.py $(if $(QUICK),--quick,)
+# BACKEND=real: the same contenders on the real control plane (bench/real.py; binaries built once per machine).
+bench: setup $(BENCH_STAMP) $(if $(filter real,$(BACKEND)),realcluster-build)
+	$(PYTEST_ENV) python bench/$(if $(filter real,$(BACKEND)),real,run).py $(if $(QUICK),--quick,)
 
 # Against a real cluster with Istio/ASM; the tests skip themselves without KUBECONFIG.
 test-real: setup

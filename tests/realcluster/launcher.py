@@ -96,9 +96,14 @@ def go_module_dir(module: str, version: str) -> Path:
     return Path(json.loads(out)["Dir"])
 
 
-def kwok_stages() -> list[dict]:
+def kwok_stages(pod_stages: str = "general") -> list[dict]:
+    """kwok's own Stages: "general" pods take init/ready/termination delays (per pod by annotation);
+    "fast" pods are ready as soon as they are scheduled (kwok's default set)."""
     stage_dir = go_module_dir("sigs.k8s.io/kwok", versions.KWOK) / "kustomize" / "stage"
-    files = [stage_dir / "pod" / "general" / f"{name}.yaml" for name in POD_STAGES]
+    if pod_stages == "fast":
+        files = sorted((stage_dir / "pod" / "fast").glob("pod-*.yaml"))
+    else:
+        files = [stage_dir / "pod" / "general" / f"{name}.yaml" for name in POD_STAGES]
     files += [stage_dir / rel for rel in NODE_STAGES]
     docs = []
     for path in files:
@@ -156,8 +161,9 @@ class Scenario:
 # -- the cluster ---------------------------------------------------------------------------------
 class RealCluster:
     def __init__(self, scenario: Scenario, kubeconfig_out: Path, disable_qps_limits: bool = False,
-                 keep: bool = False, wait_timeout: float = 180.0):
+                 keep: bool = False, wait_timeout: float = 180.0, pod_stages: str = "general"):
         self.scenario = scenario
+        self.pod_stages = pod_stages
         self.kubeconfig_out = kubeconfig_out
         self.disable_qps_limits = disable_qps_limits
         self.keep = keep
@@ -219,7 +225,7 @@ class RealCluster:
         self.ports = {"kube-apiserver": apiserver, "etcd": etcd, "etcd-peer": etcd_peer, "kwok-controller": kwok,
                       "kube-controller-manager": kcm, "kube-scheduler": scheduler}
         config = [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
-                   "options": {"bindAddress": "127.0.0.1", "etcdPeerPort": etcd_peer}}] + kwok_stages()
+                   "options": {"bindAddress": "127.0.0.1", "etcdPeerPort": etcd_peer}}] + kwok_stages(self.pod_stages)
         config_path = self.run_dir / "kwokctl.yaml"
         config_path.write_text(yaml.safe_dump_all(config, sort_keys=False))
         audit_path = self.run_dir / "audit-policy.yaml"
@@ -421,20 +427,26 @@ class RealCluster:
         log(f"scenario {self.scenario.name}: every workload ready")
 
     def unready_workloads(self) -> list[str]:
+        wanted = [o for o in self.scenario.objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Pod")]
+        # One list per kind, not one get per object: a scale scenario has hundreds of workloads.
+        live = {}
+        for kind in sorted(set(o["kind"] for o in wanted)):
+            for item in self.get_json(kind.lower(), "--all-namespaces")["items"]:
+                live[(kind, item["metadata"]["namespace"], item["metadata"]["name"])] = item
         out = []
-        for obj in self.scenario.objects:
+        for obj in wanted:
             kind, meta = obj["kind"], obj["metadata"]
-            if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Pod"):
-                continue
-            live = self.get_json(kind.lower(), "-n", meta["namespace"], meta["name"])
-            status = live.get("status") or {}
-            if kind == "Pod":
+            item = live.get((kind, meta["namespace"], meta["name"]))
+            status = (item or {}).get("status") or {}
+            if item is None:
+                ok = False
+            elif kind == "Pod":
                 ok = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
             elif kind == "DaemonSet":
                 ok = status.get("desiredNumberScheduled", 0) > 0 and \
                     status.get("numberReady") == status.get("desiredNumberScheduled")
             else:
-                ok = status.get("readyReplicas", 0) == live["spec"].get("replicas", 1)
+                ok = status.get("readyReplicas", 0) == item["spec"].get("replicas", 1)
             if not ok:
                 out.append(f"{kind}/{meta['namespace']}/{meta['name']}")
         return out
@@ -609,6 +621,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scenario", default="seed", help="a kubesim scenario name or a path to its .yaml")
     parser.add_argument("--kubeconfig-out", required=True, type=Path)
     parser.add_argument("--disable-qps-limits", action="store_true", help="kwokctl --disable-qps-limits")
+    parser.add_argument("--pod-stages", choices=("general", "fast"), default="general",
+                        help="kwok's pod Stages: general (delays, per-pod annotations) or fast (ready at once)")
     parser.add_argument("--keep", action="store_true", help="keep the run directory on stop")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each start-up step")
     args = parser.parse_args(argv)
@@ -625,7 +639,7 @@ def main(argv: list[str]) -> int:
     try:
         scenario = Scenario(args.scenario)
         cluster = RealCluster(scenario, args.kubeconfig_out.resolve(), args.disable_qps_limits, args.keep,
-                              args.timeout)
+                              args.timeout, args.pod_stages)
         cluster.start()
         cluster.serve()
     except Stop as stop:

@@ -1,0 +1,268 @@
+"""Benchmarks on the real control plane (tests/realcluster): kube-apiserver, controllers, scheduler,
+etcd, kwok nodes and a real istiod, all on 127.0.0.1.
+
+    make bench BACKEND=real           # 10 and 100 namespaces x 3 Deployments x 2 replicas, three set-ups
+    make bench BACKEND=real QUICK=1   # 10 namespaces, default set-up, ours / kubectl / floor
+
+Set-ups: `default` (kwok's general pod Stages: pods ready 1-6 s after start, the controllers' default
+API rate limits), `no-qps-limits` (the same with kwokctl --disable-qps-limits) and `fast-pods` (kwok's
+fast Stages: pods ready as soon as they are bound, so the client's own cost shows).
+
+Each contender gets a fresh cluster and is measured twice: to its own verdict (its process ends) and
+to convergence, the same criterion for all: every pod of the app namespaces is 2/2 with the revision's
+sidecar and no old pod is left (sampled every 0.5 s from the start of the contender). The floor issues
+every label and every restart at once (8 client threads) and is measured by the same criterion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "realcluster"))
+sys.path.insert(0, str(ROOT / "tests" / "realcluster" / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import build  # noqa: E402
+from realcluster_helpers import RealClusterProcess  # noqa: E402
+from run import BENCH_VENV, VENV, ansible_env, measured  # noqa: E402
+
+REVISION = "asm-173-3"
+WORKLOADS, REPLICAS = 3, 2
+SETUPS = {"default": [], "no-qps-limits": ["--disable-qps-limits"], "fast-pods": ["--pod-stages", "fast"]}
+
+
+def scenario(path, namespaces):
+    spec = {"nodes": {"count": 20, "kubelet_version": "v1.36.3"},
+            "control_plane": {"revisions": [{"name": REVISION, "version": "1.7.3-asm.3", "replicas": 1}]},
+            "generate": {"namespaces": namespaces, "workloads": WORKLOADS, "replicas": REPLICAS}}
+    path.write_text("# bench/real.py: %d namespaces x %d Deployments x %d replicas\n%s" % (
+        namespaces, WORKLOADS, REPLICAS, yaml.safe_dump(spec, sort_keys=False)))
+    return path
+
+
+def api_client(kubeconfig):
+    from kubernetes import client, config
+    return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def converged(core, namespaces):
+    """Every app pod 2/2 with the revision's sidecar, none terminating, none left over."""
+    items = json.loads(core.list_pod_for_all_namespaces(resource_version="0", label_selector="app",
+                                                        _preload_content=False).data)["items"]
+    pods = [p for p in items if p["metadata"]["namespace"].startswith("app-")]
+    if len(pods) != namespaces * WORKLOADS * REPLICAS:
+        return False
+    for pod in pods:
+        status = (pod["metadata"].get("annotations") or {}).get("sidecar.istio.io/status", "")
+        containers = (pod.get("status") or {}).get("containerStatuses") or []
+        if (pod["metadata"].get("deletionTimestamp") or REVISION not in status or len(containers) != 2
+                or not all(c.get("ready") for c in containers)):
+            return False
+    return True
+
+
+class Convergence(threading.Thread):
+    """Seconds from start until `converged` first holds (sampled every 0.5 s), or None."""
+
+    def __init__(self, core, namespaces, limit=3600.0):
+        super().__init__(daemon=True)
+        self.core, self.namespaces, self.limit = core, namespaces, limit
+        self.started, self.seconds = time.monotonic(), None
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set() and time.monotonic() - self.started < self.limit:
+            try:
+                if converged(self.core, self.namespaces):
+                    self.seconds = time.monotonic() - self.started
+                    return
+            except Exception:  # an API hiccup is no sample
+                pass
+            self.stop.wait(0.5)
+
+
+def run_ours(kubeconfig, _kubectl_dir):
+    cmd = [str(VENV / "ansible-playbook"), "playbooks/enable_injection.yml", "-e", "asm_kubeconfig=%s" % kubeconfig,
+           "-e", "asm_namespace_selector=tier=apps", "-e", "asm_timeout=3600"]
+    return measured(cmd, env=ansible_env(VENV))
+
+
+def run_kubectl(kubeconfig, kubectl_dir):
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), PATH="%s:%s" % (kubectl_dir, os.environ["PATH"]))
+    return measured(["bash", str(ROOT / "bench" / "contenders" / "kubectl_seed.sh"), REVISION, "tier=apps"], env=env)
+
+
+def run_kubernetes_core(kubeconfig, _kubectl_dir):
+    cmd = [str(BENCH_VENV / "ansible-playbook"), str(ROOT / "bench" / "contenders" / "kubernetes_core.yml"),
+           "-e", "kubeconfig=%s" % kubeconfig]
+    return measured(cmd, env=ansible_env(BENCH_VENV), cwd=ROOT / "bench")
+
+
+CONTENDERS = {"ours": run_ours, "kubectl": run_kubectl, "kubernetes.core": run_kubernetes_core}
+
+
+def run_floor(kubeconfig, namespaces):
+    """Every label and every restart issued at once; (seconds to issue them, seconds to convergence)."""
+    from kubernetes import client, config
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    names = ["app-%04d" % i for i in range(namespaces)]
+    watch = Convergence(core, namespaces)
+    started = time.monotonic()
+    watch.start()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+
+    def restart(ns):
+        core.patch_namespace(ns, {"metadata": {"labels": {"istio.io/rev": REVISION, "istio-injection": None}}})
+        for j in range(WORKLOADS):
+            apps.patch_namespaced_deployment("svc-%02d" % j, ns, patch)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(restart, names))
+    issued = time.monotonic() - started
+    watch.join()
+    return issued, watch.seconds
+
+
+def fresh_cluster(workdir, tag, namespaces, setup):
+    directory = workdir / tag
+    directory.mkdir(parents=True)
+    cluster = RealClusterProcess(str(scenario(directory / "scenario.yaml", namespaces)), directory,
+                                 "--timeout", "900", *SETUPS[setup], timeout=1200.0)
+    cluster.start()
+    return cluster
+
+
+def audit_writes(cluster, since_line):
+    """Write requests by verb in the audit log after line since_line (leases and events left out)."""
+    counts = {}
+    lines = Path(cluster.state["audit_log"]).read_text().splitlines()[since_line:]
+    for line in lines:
+        entry = json.loads(line)
+        resource = (entry.get("objectRef") or {}).get("resource")
+        if resource in ("leases", "events") or entry.get("user", {}).get("username", "").startswith("system:"):
+            continue
+        counts[entry["verb"]] = counts.get(entry["verb"], 0) + 1
+    return counts
+
+
+def audit_lines(cluster):
+    path = Path(cluster.state["audit_log"])
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def bench_contender(name, namespaces, setup, workdir, kubectl_dir, rerun):
+    cluster = fresh_cluster(workdir, "%s-%s-%d" % (setup, name.replace(".", "_"), namespaces), namespaces, setup)
+    try:
+        core = api_client(cluster.kubeconfig)
+        mark = audit_lines(cluster)
+        if name == "floor":
+            issued, seconds = run_floor(cluster.kubeconfig, namespaces)
+            return {"verdict": None, "converged": _round(seconds), "issued": round(issued, 2), "ok": True,
+                    "start_seconds": round(cluster.start_seconds, 1)}
+        watch = Convergence(core, namespaces)
+        watch.start()
+        wall, rss, proc = measured_run(name, cluster, kubectl_dir)
+        watch.join()
+        if proc.returncode:
+            print(proc.stdout[-3000:], proc.stderr[-2000:], file=sys.stderr)
+        sample = {"verdict": round(wall, 2), "converged": _round(watch.seconds), "ok": proc.returncode == 0,
+                  "rss_mb": round(rss, 1), "writes": audit_writes(cluster, mark),
+                  "start_seconds": round(cluster.start_seconds, 1)}
+        if rerun:
+            mark = audit_lines(cluster)
+            again, _rss, proc2 = measured_run(name, cluster, kubectl_dir)
+            sample["rerun"] = {"wall": round(again, 2), "ok": proc2.returncode == 0,
+                               "writes": sum(audit_writes(cluster, mark).values())}
+        return sample
+    finally:
+        cluster.stop()
+
+
+def measured_run(name, cluster, kubectl_dir):
+    return CONTENDERS[name](cluster.kubeconfig, kubectl_dir)
+
+
+def _round(value):
+    return None if value is None else round(value, 2)
+
+
+def table(results):
+    lines = ["%-14s %-4s %-16s %9s %11s %7s %10s %s" % ("SET-UP", "NS", "CONTENDER", "VERDICT s", "CONVERGED s",
+                                                       "OK", "RERUN s/w", "WRITES")]
+    for row in results["rows"]:
+        for name in ("ours", "kubectl", "kubernetes.core", "floor"):
+            r = row.get(name)
+            if not r:
+                continue
+            rerun = r.get("rerun")
+            lines.append("%-14s %-4d %-16s %9s %11s %7s %10s %s" % (
+                row["setup"], row["namespaces"], name, "-" if r["verdict"] is None else "%.1f" % r["verdict"],
+                "never" if r["converged"] is None else "%.1f" % r["converged"], "yes" if r["ok"] else "NO",
+                "%.1f/%d" % (rerun["wall"], rerun["writes"]) if rerun else "-",
+                " ".join("%s=%d" % kv for kv in sorted((r.get("writes") or {}).items()))))
+        floor, ours = row.get("floor"), row.get("ours")
+        if floor and ours and floor["converged"] and ours["converged"]:
+            notes = ["ours/floor = %.2f" % (ours["converged"] / floor["converged"])]
+            for name in ("kubectl", "kubernetes.core"):
+                other = row.get(name)
+                if other and other["converged"]:
+                    notes.append("ours/%s = %.2f" % (name, ours["converged"] / other["converged"]))
+            lines.append("%-14s %-4d %s" % ("", row["namespaces"], "; ".join(notes)))
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="*")
+    parser.add_argument("--setups", nargs="*", choices=list(SETUPS))
+    parser.add_argument("--contenders", nargs="*", choices=list(CONTENDERS) + ["floor"])
+    parser.add_argument("--output")
+    parser.add_argument("--table", metavar="RESULTS_JSON", help="print the table of earlier results and exit")
+    args = parser.parse_args()
+    if args.table:
+        print("\n".join(table(json.loads(Path(args.table).read_text()))))
+        return
+    missing = [n for n, p in build.paths().items() if not p.is_file()]
+    if missing:
+        sys.exit("bench/real.py: binaries not built (%s): run `make realcluster-build`" % ", ".join(missing))
+    sizes = args.sizes or ([10] if args.quick else [10, 100])
+    setups = args.setups or (["default"] if args.quick else list(SETUPS))
+    contenders = args.contenders or (["ours", "kubectl", "floor"] if args.quick else
+                                     ["ours", "kubectl", "kubernetes.core", "floor"])
+    output = Path(args.output or ROOT / "bench" / "results" / ("real-quick.json" if args.quick else "real.json"))
+    kubectl_dir = str(build.paths()["kubectl"].parent)
+    workdir = Path(tempfile.mkdtemp(prefix="asm-bench-real-"))
+    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+               "workloads_per_namespace": WORKLOADS, "replicas": REPLICAS, "rows": []}
+    for setup in setups:
+        for size in sizes:
+            row = {"setup": setup, "namespaces": size}
+            for name in contenders:
+                row[name] = bench_contender(name, size, setup, workdir, kubectl_dir, rerun=name == "ours")
+                r = row[name]
+                print("  %-14s %4d ns %-16s verdict %s converged %s" % (setup, size, name, r["verdict"],
+                                                                        r["converged"]), flush=True)
+            results["rows"].append(row)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(results, indent=2) + "\n")  # partial results survive an interruption
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(table(results)))
+    print("results: %s" % output)
+
+
+if __name__ == "__main__":
+    main()
