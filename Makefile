@@ -52,19 +52,20 @@ SCENARIO ?= seed
 KUBECONFIG_OUT ?= .kubesim/kubeconfig
 SIM_ARGS ?=
 
-.PHONY: help setup lint unit integration sanity build importer test sim demo bench test-real clean distclean \
+.PHONY: help setup lint unit integration sanity build importer units test sim demo bench test-real clean distclean \
 	realcluster-build cluster integration-real
 
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
 	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster'
-	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), importer, sanity'
+	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), importer, sanity, units'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
 	@echo 'make integration  pytest tests/integration (against kubesim; QUICK=1 skips the slow fault matrix)'
 	@echo 'make build        the collection tarball ($(TARBALL))'
 	@echo 'make importer     galaxy-importer (Automation Hub settings, offline) on the tarball; warnings fail'
 	@echo 'make sanity       ansible-test sanity --python 3.11 on the unpacked tarball in $(SANITY_ROOT)'
+	@echo 'make units        ansible-test units --python 3.11 --local on the unpacked tarball'
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
 	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes)'
 	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
@@ -131,13 +132,21 @@ build: setup
 importer: build
 	tests/publish/run_importer.sh $(TARBALL)
 
+UNPACK_TARBALL := rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR) && tar -xzf $(TARBALL) -C $(SANITY_DIR)
+
 sanity: build
-	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR) && tar -xzf $(TARBALL) -C $(SANITY_DIR)
+	@$(UNPACK_TARBALL)
 	cd $(SANITY_DIR) && ansible-test sanity --python 3.11
+
+# The shipped unit tests (tests/unit/plugins) the way a collection's CI runs them, from the
+# unpacked tarball; --local: in the project venv (pytest, pytest-xdist), offline.
+units: build
+	@$(UNPACK_TARBALL)
+	cd $(SANITY_DIR) && ansible-test units --python 3.11 --local
 
 # integration-real builds the real control plane's binaries once per machine (~10 min cold; a kept
 # machine reuses them from ~/.cache/servicemesh-asm/realcluster) and runs its tier.
-test: setup lint unit integration integration-real importer sanity
+test: setup lint unit integration integration-real importer sanity units
 
 # ---------------------------------------------------------------------------------------------
 # the simulated cluster
