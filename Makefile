@@ -52,13 +52,13 @@ SCENARIO ?= seed
 KUBECONFIG_OUT ?= .kubesim/kubeconfig
 SIM_ARGS ?=
 
-.PHONY: help setup lint unit integration sanity build importer units test sim demo bench test-real clean distclean \
+.PHONY: help setup lint unit integration sanity build importer units docs test sim demo bench test-real clean distclean \
 	realcluster-build cluster integration-real
 
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
 	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster'
-	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), importer, sanity, units'
+	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), importer, sanity, units, docs'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
 	@echo 'make integration  pytest tests/integration (against kubesim; QUICK=1 skips the slow fault matrix)'
@@ -66,6 +66,7 @@ help:
 	@echo 'make importer     galaxy-importer (Automation Hub settings, offline) on the tarball; warnings fail'
 	@echo 'make sanity       ansible-test sanity --python 3.11 on the unpacked tarball in $(SANITY_ROOT)'
 	@echo 'make units        ansible-test units --python 3.11 --local on the unpacked tarball'
+	@echo 'make docs         HTML docs site (antsibull-docs, Sphinx -W) in $(BUILD_DIR)/docs/html, checked'
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
 	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes)'
 	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
@@ -138,6 +139,12 @@ sanity: build
 	@$(UNPACK_TARBALL)
 	cd $(SANITY_DIR) && ansible-test sanity --python 3.11
 
+# The HTML docs site (antsibull-docs + Sphinx, offline, warnings fail) in build/docs/html, then a
+# check that every module page has its options, examples and return values (about 15 s in all).
+docs: setup
+	tests/publish/build_docs.sh $(BUILD_DIR)/docs
+	python tests/publish/check_docs.py $(BUILD_DIR)/docs/html
+
 # The shipped unit tests (tests/unit/plugins) the way a collection's CI runs them, from the
 # unpacked tarball; --local: in the project venv (pytest, pytest-xdist), offline.
 units: build
@@ -146,7 +153,7 @@ units: build
 
 # integration-real builds the real control plane's binaries once per machine (~10 min cold; a kept
 # machine reuses them from ~/.cache/servicemesh-asm/realcluster) and runs its tier.
-test: setup lint unit integration integration-real importer sanity units
+test: setup lint unit integration integration-real importer sanity units docs
 
 # ---------------------------------------------------------------------------------------------
 # the simulated cluster
