@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_namespace_inject
 short_description: Label namespaces for Istio / Anthos Service Mesh sidecar injection by revision
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Step 2 of the "inject sidecar proxies" procedure, which by hand is
     C(kubectl label namespace NAMESPACE istio-injection- istio.io/rev=REVISION --overwrite).

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_revision_info
 short_description: Find the Istio / Anthos Service Mesh control-plane revisions and choose one
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Step 1 of the "inject sidecar proxies" procedure, which by hand is
     C(kubectl -n istio-system get pods -l app=istiod --show-labels).

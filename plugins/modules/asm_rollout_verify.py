@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_rollout_verify
 short_description: Re-create pods that need an Istio / ASM sidecar and verify every pod is READY n/n
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Steps 3 and 4 of the "inject sidecar proxies" procedure, which by hand are
     C(kubectl rollout restart deployment -n NAMESPACE) (or deleting pods) and checking that
