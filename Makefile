@@ -140,7 +140,7 @@ sanity: build
 	cd $(SANITY_DIR) && ansible-test sanity --python 3.11
 
 # The HTML docs site (antsibull-docs + Sphinx, offline, warnings fail) in build/docs/html, then a
-# check that every module page has its options, examples and return values (about 15 s in all).
+# check that every module page has its options, examples and return values (about 20 s in all).
 docs: setup
 	tests/publish/build_docs.sh $(BUILD_DIR)/docs
 	python tests/publish/check_docs.py $(BUILD_DIR)/docs/html
