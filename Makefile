@@ -29,20 +29,19 @@ COLLECTION_LINK := collections/ansible_collections/servicemesh/asm
 GET_PIP_STANDIN := tests/sanity/get_pip_standin.py
 GET_PIP_CACHE_DIR := $(HOME)/.ansible/test/cache
 
+# The built collection: what Galaxy, Automation Hub and `ansible-galaxy collection install` get
+# (galaxy.yml's build_ignore says what is left out, and why).
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+BUILD_DIR := build
+TARBALL := $(BUILD_DIR)/servicemesh-asm-$(VERSION).tar.gz
+
 # ansible-test runs only from an .../ansible_collections/servicemesh/asm directory: the sanity
-# target copies the checkout (the files git would track) there.  The copy lives outside the
-# checkout: inside it, ansible-test would find this repository's .git, list the files with git and
-# see nothing of the (git-ignored) copy.  One directory per checkout, keyed by its path.
+# target unpacks the built tarball there, so it tests exactly what ships, nothing excluded.  The
+# directory lives outside the checkout: inside it, ansible-test would find this repository's .git,
+# list the files with git and see nothing of the (git-ignored) copy.  One per checkout, keyed by
+# its path.
 SANITY_ROOT ?= $(or $(TMPDIR),/tmp)/servicemesh-asm-sanity-$(shell printf %s '$(CURDIR)' | sha256sum | cut -c1-8)
 SANITY_DIR := $(SANITY_ROOT)/ansible_collections/servicemesh/asm
-# tests/kubesim (the simulated API server) and its own tests (tests/unit/kubesim,
-# tests/integration/kubesim) are test tooling, not collection content, and are left out of the
-# sanity copy.  ansible-test holds every Python file to the rules for code shipped to Ansible users
-# (its pylint config forbids even the `_` throwaway name; its pep8 differs from ruff's), which buys
-# nothing for a test server that only runs under the project venv's Python 3.11 -- and tried on the
-# kubesim files it reported exactly such issues.  ruff (make lint) and their own tests cover them.
-# The same holds for the subprocess-driven integration harness (tests/integration, tests/real, bench).
-SANITY_EXCLUDES := --exclude tests/kubesim --exclude tests/unit/kubesim --exclude tests/integration --exclude tests/real --exclude bench
 
 # pytest: tests/ makes `kubesim` importable, collections/ makes `ansible_collections.servicemesh.asm`
 # importable (the same layout ansible-test units uses).
@@ -53,17 +52,21 @@ SCENARIO ?= seed
 KUBECONFIG_OUT ?= .kubesim/kubeconfig
 SIM_ARGS ?=
 
-.PHONY: help setup lint unit integration sanity test sim demo bench test-real clean distclean \
+.PHONY: help setup lint unit integration sanity build importer units docs test sim demo bench test-real clean distclean \
 	realcluster-build cluster integration-real
 
 help:
 	@echo 'make setup        venv + dev requirements, collection link, ansible-test get-pip stand-in'
 	@echo 'make demo         set-up + the main job (enable_injection.yml) against the simulated cluster (CLUSTER=real: the real control plane)'
-	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), sanity'
+	@echo 'make test         everything CI runs: lint, unit, integration (kubesim), integration-real (real control plane), importer, sanity, units, docs'
 	@echo 'make lint         ruff + ansible-lint (production profile)'
 	@echo 'make unit         pytest tests/unit'
 	@echo 'make integration  pytest tests/integration (against kubesim; QUICK=1 skips the slow fault matrix)'
-	@echo 'make sanity       ansible-test sanity --python 3.11 on a copy in $(SANITY_ROOT)'
+	@echo 'make build        the collection tarball ($(TARBALL))'
+	@echo 'make importer     galaxy-importer (Automation Hub settings, offline) on the tarball; warnings fail'
+	@echo 'make sanity       ansible-test sanity --python 3.11 on the unpacked tarball in $(SANITY_ROOT)'
+	@echo 'make units        ansible-test units --python 3.11 --local on the unpacked tarball'
+	@echo 'make docs         HTML docs site (antsibull-docs, Sphinx -W) in $(BUILD_DIR)/docs/html, checked'
 	@echo 'make sim          kubesim in the foreground (SCENARIO=$(SCENARIO) KUBECONFIG_OUT=$(KUBECONFIG_OUT))'
 	@echo 'make bench        benchmarks against kubectl and kubernetes.core (QUICK=1: under 2 minutes; BACKEND=real: on the real control plane)'
 	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
@@ -121,13 +124,36 @@ unit: setup
 integration: setup
 	$(call run_pytest,tests/integration)
 
-sanity: setup
-	@python tests/sanity/copy_tree.py . $(SANITY_DIR) $(SANITY_EXCLUDES)
+# The tarball, built afresh each time (the build takes about a second).
+build: setup
+	@rm -f $(BUILD_DIR)/servicemesh-asm-*.tar.gz
+	ansible-galaxy collection build --output-path $(BUILD_DIR) --force
+
+# galaxy-importer with Automation Hub's settings; any warning fails (tests/publish/run_importer.sh).
+importer: build
+	tests/publish/run_importer.sh $(TARBALL)
+
+UNPACK_TARBALL := rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR) && tar -xzf $(TARBALL) -C $(SANITY_DIR)
+
+sanity: build
+	@$(UNPACK_TARBALL)
 	cd $(SANITY_DIR) && ansible-test sanity --python 3.11
+
+# The HTML docs site (antsibull-docs + Sphinx, offline, warnings fail) in build/docs/html, then a
+# check that every module page has its options, examples and return values (about 20 s in all).
+docs: setup
+	tests/publish/build_docs.sh $(BUILD_DIR)/docs
+	python tests/publish/check_docs.py $(BUILD_DIR)/docs/html
+
+# The shipped unit tests (tests/unit/plugins) the way a collection's CI runs them, from the
+# unpacked tarball; --local: in the project venv (pytest, pytest-xdist), offline.
+units: build
+	@$(UNPACK_TARBALL)
+	cd $(SANITY_DIR) && ansible-test units --python 3.11 --local
 
 # integration-real builds the real control plane's binaries once per machine (~10 min cold; a kept
 # machine reuses them from ~/.cache/servicemesh-asm/realcluster) and runs its tier.
-test: setup lint unit integration integration-real sanity
+test: setup lint unit integration integration-real importer sanity units docs
 
 # ---------------------------------------------------------------------------------------------
 # the simulated cluster
@@ -161,7 +187,7 @@ test-real: setup
 # ---------------------------------------------------------------------------------------------
 
 clean:
-	rm -rf .cache .kubesim collections tests/output .pytest_cache .ruff_cache .ansible $(SANITY_ROOT)
+	rm -rf .cache .kubesim collections build tests/output .pytest_cache .ruff_cache .ansible $(SANITY_ROOT)
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

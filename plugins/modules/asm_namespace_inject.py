@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_namespace_inject
 short_description: Label namespaces for Istio / Anthos Service Mesh sidecar injection by revision
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Step 2 of the "inject sidecar proxies" procedure, which by hand is
     C(kubectl label namespace NAMESPACE istio-injection- istio.io/rev=REVISION --overwrite).
@@ -29,26 +29,6 @@ options:
       - The value for C(istio.io/rev), a revision (for example C(asm-173-3)) or a revision tag.
       - Required with O(state=present). M(servicemesh.asm.asm_revision_info) finds it.
     type: str
-  namespaces:
-    description:
-      - Namespaces to label, by name. Named namespaces are always included, system ones too.
-      - A named namespace that does not exist fails the module, unless O(create=true).
-    type: list
-    elements: str
-    default: []
-  namespace_selector:
-    description:
-      - A label selector choosing namespaces as well, for example C(env=prod) or C(team in (a,b)).
-      - Namespaces it matches are skipped when they are system namespaces (C(kube-system), C(kube-public),
-        C(kube-node-lease), the O(istio_namespace), GKE/Anthos-managed ones such as C(gke-*), C(gmp-*),
-        C(config-management-system)); name them in O(namespaces) to include them.
-    type: str
-  exclude:
-    description:
-      - Namespaces never to touch, even when named or matched.
-    type: list
-    elements: str
-    default: []
   state:
     description:
       - V(present) labels for injection by O(revision); V(absent) removes the injection labels; V(restore) puts back
@@ -73,12 +53,8 @@ options:
         deactivated, or shadowed). Pods would then come up without a sidecar.
     type: bool
     default: false
-  istio_namespace:
-    description:
-      - Namespace of the control plane; excluded from O(namespace_selector) matches.
-    type: str
-    default: istio-system
 extends_documentation_fragment:
+  - servicemesh.asm.selection
   - servicemesh.asm.auth
   - ansible.builtin.action_common_attributes
 attributes:
@@ -158,15 +134,31 @@ namespaces:
       type: str
       returned: when skipped
     injection:
-      description: Which injector webhook will inject new pods after the change (revision, reason), like
-        C(istioctl x check-inject).
+      description: Which injector webhook will inject new pods after the change, like C(istioctl x check-inject).
       type: dict
-      returned: with O(state=present)
+      returned: with O(state=present), except for skipped (ambient) namespaces and when the injector webhooks could
+        not be read (a warning says so)
+      contains:
+        revision:
+          description: The revision whose injector would inject new pods, null for none.
+          type: str
+          sample: asm-173-3
+        reason:
+          description: Why, naming the webhook and the labels that decide.
+          type: str
 not_selected:
   description: Namespaces matched or named but not selected, with the reason (excluded, system, terminating).
   returned: always
   type: list
   elements: dict
+  contains:
+    name:
+      description: Namespace name.
+      type: str
+    reason:
+      description: Why it was not selected.
+      type: str
+      sample: excluded
 created:
   description: Namespaces created because of O(create=true).
   returned: always
@@ -180,6 +172,11 @@ state:
   description: The requested state.
   returned: always
   type: str
+status:
+  description: The HTTP status of the API error that failed the module, when one did.
+  returned: failure
+  type: int
+  sample: 403
 api_requests:
   description: Number of Kubernetes API requests made.
   returned: always

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_revision_info
 short_description: Find the Istio / Anthos Service Mesh control-plane revisions and choose one
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Step 1 of the "inject sidecar proxies" procedure, which by hand is
     C(kubectl -n istio-system get pods -l app=istiod --show-labels).
@@ -157,10 +157,32 @@ revisions:
     default:
       description: Whether this revision serves C(istio-injection=enabled) and the C(default) tag.
       type: bool
+    provisioned:
+      description: Whether the managed revision's C(ControlPlaneRevision) reports C(ProvisioningFinished).
+      type: bool
+      returned: for managed revisions that have a C(ControlPlaneRevision) object
     webhooks:
-      description: Its injector webhooks (configuration, name, tag, failure_policy, deactivated).
+      description: Its injector webhooks.
       type: list
       elements: dict
+      contains:
+        configuration:
+          description: Name of the MutatingWebhookConfiguration.
+          type: str
+          sample: istio-sidecar-injector-asm-173-3
+        name:
+          description: Name of the webhook within it.
+          type: str
+          sample: rev.namespace.sidecar-injector.istio.io
+        tag:
+          description: The revision tag it serves, null for the revision's own configuration.
+          type: str
+        failure_policy:
+          description: Its C(failurePolicy), V(Fail) or V(Ignore).
+          type: str
+        deactivated:
+          description: Whether its selectors never match (C(istioctl tag) deactivation).
+          type: bool
     namespaces:
       description: Namespaces whose labels point at this revision (directly, through a tag, or through
         C(istio-injection=enabled) for the default).
@@ -217,6 +239,11 @@ istio_namespace:
   description: The namespace searched.
   returned: always
   type: str
+status:
+  description: The HTTP status of the API error that failed the module, when one did.
+  returned: failure
+  type: int
+  sample: 403
 api_requests:
   description: Number of Kubernetes API requests made.
   returned: always

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_rollout_verify
 short_description: Re-create pods that need an Istio / ASM sidecar and verify every pod is READY n/n
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Steps 3 and 4 of the "inject sidecar proxies" procedure, which by hand are
     C(kubectl rollout restart deployment -n NAMESPACE) (or deleting pods) and checking that
@@ -46,22 +46,6 @@ options:
         pods (and no sidecar at all when they give none), which is what O(restart) after a
         M(servicemesh.asm.asm_namespace_inject) O(servicemesh.asm.asm_namespace_inject#module:state=absent) wants.
     type: str
-  namespaces:
-    description:
-      - Namespaces to act on, by name (system namespaces too when named).
-    type: list
-    elements: str
-    default: []
-  namespace_selector:
-    description:
-      - A label selector choosing namespaces as well; system namespaces it matches are skipped.
-    type: str
-  exclude:
-    description:
-      - Namespaces never to touch.
-    type: list
-    elements: str
-    default: []
   restart:
     description:
       - How pods get re-created. V(rollout) restarts Deployments, StatefulSets and DaemonSets like
@@ -168,12 +152,8 @@ options:
         pass its RV(servicemesh.asm.asm_namespace_inject#module:namespaces[].labels) so the plan shows what would
         happen after it.
     type: dict
-  istio_namespace:
-    description:
-      - Namespace of the control plane.
-    type: str
-    default: istio-system
 extends_documentation_fragment:
+  - servicemesh.asm.selection
   - servicemesh.asm.auth
   - ansible.builtin.action_common_attributes
 attributes:
@@ -279,16 +259,53 @@ waited_for:
   elements: dict
 skipped_workloads:
   description: Workloads whose pods need a sidecar but were not restarted, with the reason (paused, Job, skip_workloads,
-    namespace not labelled, restart none).
+    namespace not labelled, restart none, pods below a rollingUpdate partition).
   returned: always
   type: list
   elements: dict
+  contains:
+    kind:
+      description: Workload kind.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    name:
+      description: Workload name.
+      type: str
+    pods:
+      description: Names of its pods that need a sidecar.
+      type: list
+      elements: str
+    reasons:
+      description: Why they need one, with a pod count per reason.
+      type: dict
+    reason:
+      description: Why the workload was not restarted.
+      type: str
+      sample: "paused: run `kubectl rollout resume deployment/reviews -n demo` first"
 bare_pods:
   description: Pods without a controller that need a sidecar; left untouched unless O(delete_bare_pods=true).
   returned: always
   type: list
   elements: dict
-  sample: [{namespace: demo, name: debug-shell, reason: no sidecar, deleted: false}]
+  sample: [{namespace: demo, name: debug-shell, reason: no sidecar, deleted: false, will_delete: false}]
+  contains:
+    namespace:
+      description: Namespace.
+      type: str
+    name:
+      description: Pod name.
+      type: str
+    reason:
+      description: Why it needs a sidecar.
+      type: str
+    deleted:
+      description: Whether it was deleted.
+      type: bool
+    will_delete:
+      description: Whether O(delete_bare_pods=true) asked for its deletion.
+      type: bool
 namespaces:
   description: Per namespace counts after the run.
   returned: always
@@ -328,6 +345,26 @@ failed_pods:
             reason: "istio-proxy ImagePullBackOff: Back-off pulling image ...", hint: "check the proxy image ...",
             in_progress: false}]
   contains:
+    namespace:
+      description: Namespace.
+      type: str
+    name:
+      description: Pod name.
+      type: str
+    ready:
+      description: Ready containers / containers, as kubectl's READY column counts them (native sidecars included).
+      type: str
+      sample: 1/2
+    workload:
+      description: Its workload as C(Kind/name), null for a bare pod.
+      type: str
+      sample: Deployment/reviews
+    reason:
+      description: What is wrong.
+      type: str
+    hint:
+      description: What to check or do about it.
+      type: str
     in_progress:
       description: Whether the pod was still coming up (or its restart unfinished) rather than settled wrong.
       type: bool
@@ -344,6 +381,22 @@ unverified_pods:
   returned: always
   type: list
   elements: dict
+  contains:
+    namespace:
+      description: Namespace.
+      type: str
+    name:
+      description: Pod name.
+      type: str
+    ready:
+      description: Ready containers / containers.
+      type: str
+    workload:
+      description: Its workload as C(Kind/name), null for a bare pod.
+      type: str
+    reason:
+      description: Why it needs a sidecar, or why its workload's pods are held back.
+      type: str
 restart:
   description: The O(restart) method used.
   returned: always

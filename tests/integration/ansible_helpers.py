@@ -6,8 +6,9 @@ the tasks registered.
 
 The commands run with the checkout as working directory, so its ansible.cfg applies
 (collections_path = ./collections, where `make setup` links servicemesh.asm to the checkout), and
-with the project venv's Python as `ansible_python_interpreter` (DESIGN §7: interpreter discovery
-picks a broken shim on these machines). A playbook's registered results come back through one
+with the project venv's Python as `ansible_python_interpreter` (docs/docsite/rst/playbooks.rst,
+"The Python interpreter": interpreter discovery picks a broken shim on these machines). A playbook's
+registered results come back through one
 last task that writes them as JSON (`to_json`), so the default stdout callback, diffs and warnings
 included, stays as an operator sees it.
 """

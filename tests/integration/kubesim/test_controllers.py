@@ -214,7 +214,8 @@ def test_statefulset_ordered_creation_and_rolling_update_from_highest_ordinal(se
 
 def test_statefulset_on_delete_replaces_only_deleted_pods(seed):
     """updateStrategy OnDelete: a template change moves updateRevision but replaces no pod; a pod deleted by
-    hand comes back at the new revision (stateful_set_control.go; DESIGN §6 Restarting). kubectl refuses
+    hand comes back at the new revision (stateful_set_control.go; docs/docsite/rst/istio_facts.rst,
+    Restarting). kubectl refuses
     `rollout status` for it."""
     k = kube(seed)
     namespace(k, "ondelete")

@@ -1,4 +1,5 @@
-"""Istio's injection precedence rules (DESIGN.md §6), exercised end to end: namespaces and pods are created
+"""Istio's injection precedence rules (docs/docsite/rst/istio_facts.rst), exercised end to end: namespaces
+and pods are created
 through the real `kubernetes` client against a kubesim process, and what the API server hands back (after
 the injector webhooks ran) is checked: `istio-proxy` present or not, and the `sidecar.istio.io/status`
 annotation's `revision`.
@@ -239,7 +240,8 @@ def test_managed_rapid_injects_and_wrong_channel_silently_injects_nothing(start_
     Google-hosted injector); the channel-less `asm-managed` matches no webhook: pods come up 1/1, no
     error, no event — the pitfall verify must catch.
 
-    Source: DESIGN.md §6 (managed ASM: MWC `istiod-asm-managed-rapid`, URL clientConfig); the selectors of
+    Source: docs/docsite/rst/istio_facts.rst, Control plane (managed ASM: MWC `istiod-asm-managed-rapid`,
+    URL clientConfig); the selectors of
     mutatingwebhook.yaml."""
     sim = start_sim("managed")
     k = kube(sim)

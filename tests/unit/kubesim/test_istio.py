@@ -1,4 +1,4 @@
-"""kubesim's Istio injector model against DESIGN.md §6 and the istio/istio sources it cites.
+"""kubesim's Istio injector model against docs/docsite/rst/istio_facts.rst and the istio/istio sources it cites.
 
 Test names end in the source that fixes the behaviour: mutatingwebhook_yaml / revision_tags_mwc_yaml
 (istio-discovery chart), inject_go (injectRequired, SidecarInjectionStatus), webhook_go (reorderPod,

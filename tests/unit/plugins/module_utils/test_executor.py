@@ -22,7 +22,9 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.report import expl
 from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import compact_replicaset, compact_workload
 
-from pod_objects import REV, deployment, pod, replicaset, statefulset
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.pod_objects import (
+    REV, deployment, pod, replicaset, statefulset,
+)
 
 INFO = {"expected": REV, "injects": REV, "ambient": False, "inject_reason": "webhook"}
 WEBHOOK_DOWN = ('Error creating: Internal error occurred: failed calling webhook "rev.namespace.sidecar-injector.'

@@ -13,7 +13,9 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.client import Kube
 from ansible_collections.servicemesh.asm.plugins.module_utils.namespaces import (
     SelectionError, check_names, desired_labels, injection_labels, invalid_names, is_system, merge_patch, select)
 
-from istio_objects import injector_mwc
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.istio_objects import (
+    injector_mwc,
+)
 
 REV = "asm-173-3"
 

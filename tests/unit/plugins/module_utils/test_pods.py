@@ -13,8 +13,9 @@ import pytest
 from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
 from ansible_collections.servicemesh.asm.plugins.module_utils.pods import classify, compact, problem, ready_count
 
-from pod_objects import (NEW_PROXY_IMAGE, NEW_REV, PROXY_IMAGE, REV, completed_init, pod, running,
-                         status_annotation, waiting)
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.pod_objects import (
+    NEW_PROXY_IMAGE, NEW_REV, PROXY_IMAGE, REV, completed_init, pod, running, status_annotation, waiting,
+)
 
 
 # -- compact ------------------------------------------------------------------------------------------------------

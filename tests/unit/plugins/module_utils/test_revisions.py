@@ -17,7 +17,9 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     RevisionError, build_revisions, choose_revision, human_age, image_version, injector_values, pod_row,
     version_key)
 
-from istio_objects import cpr, injector_configmap, injector_mwc, inventory, istiod_pod, namespace
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.istio_objects import (
+    cpr, injector_configmap, injector_mwc, inventory, istiod_pod, namespace,
+)
 
 OLD, NEW = "asm-173-3", "asm-1162-2"
 NOW = calendar.timegm(time.strptime("2026-11-25T11:00:00Z", "%Y-%m-%dT%H:%M:%SZ"))  # 23 h after the pods

@@ -10,7 +10,9 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.pods import compac
 from ansible_collections.servicemesh.asm.plugins.module_utils.plan import build_plan
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import compact_replicaset, compact_workload
 
-from pod_objects import NEW_PROXY_IMAGE, PROXY_IMAGE, REV, daemonset, deployment, pod, replicaset, statefulset
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.pod_objects import (
+    NEW_PROXY_IMAGE, PROXY_IMAGE, REV, daemonset, deployment, pod, replicaset, statefulset,
+)
 
 INJECTS = {"expected": REV, "injects": REV, "ambient": False,
            "inject_reason": "webhook istio-sidecar-injector-asm-173-3/rev.namespace.sidecar-injector.istio.io "

@@ -12,7 +12,9 @@ from ansible_collections.servicemesh.asm.plugins.module_utils import webhooks
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
     check_inject, injector_webhooks, is_injector_configuration, no_match_reason, selector_matches)
 
-from istio_objects import expr, injector_mwc
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.istio_objects import (
+    expr, injector_mwc,
+)
 
 OLD, NEW = "asm-173-3", "asm-1162-2"
 URL = "https://meshconfig.googleapis.com/v1alpha1/projects/p/locations/l/clusters/c/channels/rapid/targets/x:inject"

@@ -13,7 +13,9 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.pods import compac
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import (
     RESTARTED_AT, compact_replicaset, compact_workload, replica_failure, restart_patch, rollout_status, workload_of)
 
-from pod_objects import daemonset, deployment, pod, replicaset, statefulset
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.pod_objects import (
+    daemonset, deployment, pod, replicaset, statefulset,
+)
 
 
 def rs_index(*objs):
@@ -210,7 +212,7 @@ def test_restart_patch_is_what_kubectl_rollout_restart_sends():
 def test_disruption_blocker_counts_down_and_missing_pods():
     from ansible_collections.servicemesh.asm.plugins.module_utils.pods import compact
     from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import disruption_blocker
-    from pod_objects import pod
+    from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.pod_objects import pod
 
     def zk(i, **kw):
         return compact(pod("zk-%d" % i, owner=("StatefulSet", "zk"), **kw))
