@@ -32,7 +32,7 @@ except ImportError as exc:  # the modules report it with missing_required_lib
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = exc
 
-USER_AGENT = "servicemesh.asm/0.1.0"
+USER_AGENT = "servicemesh.asm/1.0.0"  # galaxy.yml's version (a unit test keeps them equal)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_ATTEMPTS = 8  # 5xx/429 at a 20% rate fail 8 times in a row once in 390,000 requests
 # A connection that cannot be established (refused, unknown host, connect timeout) most often means a

@@ -7,9 +7,11 @@ messages of the client layer, without a network: requests go to a fake urllib3 p
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import urllib3
+import yaml
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import client as kube
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import (
@@ -508,3 +510,10 @@ def test_several_impersonate_groups_need_urllib3_2(monkeypatch):
         KubeClient.from_params(params, environ={})
     assert "needs urllib3 2 or newer: urllib3 1.26.20 would send the groups devs, ops as one group" in str(err.value)
     assert KubeClient.from_params(dict(params, impersonate_groups=["devs"]), environ={}).impersonate_groups == ["devs"]
+
+
+def test_user_agent_names_the_collection_version():
+    galaxy = Path(__file__).resolve().parents[4] / "galaxy.yml"
+    if not galaxy.exists():
+        pytest.skip("galaxy.yml is not in the tarball: the checkout's run of this test covers it")
+    assert kube.USER_AGENT == "servicemesh.asm/%s" % yaml.safe_load(galaxy.read_text())["version"]
