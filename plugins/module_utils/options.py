@@ -12,9 +12,9 @@ try:
 except ImportError:
     HAS_JMESPATH = False
 
-# progress_interval is the role's (seconds per round); the modules have no such option.
+# progress_interval is the role's (seconds between progress lines); the modules have no such option.
 LIMITS = {"timeout": (1, 86400, " seconds"), "max_concurrent": (1, 10000, ""),
-          "progress_interval": (1, 86400, " seconds")}
+          "progress_interval": (1, 86400, " seconds"), "return_after": (1, 86400, " seconds")}
 
 
 def option_errors(params, prefix=""):

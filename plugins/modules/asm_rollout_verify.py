@@ -90,6 +90,19 @@ options:
         included.
     type: int
     default: 600
+  return_after:
+    description:
+      - Return after this many seconds with RV(complete=false) and RV(progress) when restarts or pods are still in
+        progress, instead of waiting until O(timeout), so that a caller can show progress and call again (the role
+        C(servicemesh.asm.sidecar_injection) does, after C(asm_progress_interval) seconds). Settled failures still
+        fail.
+      - Unlike a short O(timeout) it bounds only the wait. Listing the selection and issuing the first restarts are
+        bounded by O(timeout), so a large selection that takes longer to list still gets its restarts started.
+        Restarts not yet started are left to the next call, which waits for those under way instead of restarting
+        them again.
+      - Unset, or not below O(timeout), the call waits until O(timeout).
+    type: int
+    version_added: 1.0.0
   fail_on_timeout:
     description:
       - With V(false), reaching O(timeout) while restarts or pods are still in progress returns RV(complete=false)
@@ -454,6 +467,7 @@ def main():
         max_concurrent=dict(type="int", default=5),
         timeout=dict(type="int", default=600),
         wait=dict(type="bool", default=True),
+        return_after=dict(type="int"),
         fail_on_timeout=dict(type="bool", default=True),
         detect_stale_proxies=dict(type="bool", default=True),
         proxy_image_check=dict(type="str", choices=["formula", "dry_run", "off"], default="formula"),

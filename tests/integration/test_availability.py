@@ -102,3 +102,30 @@ def test_an_interrupted_run_resumes_without_taking_a_second_member_down(start_si
     assert second.returncode == 0, second.stdout[-5000:]
     assert sampler.worst[0] <= 1, "members down at once: %r" % (sampler.worst,)
     assert all(members(sim).values()) and len(members(sim)) == 3
+
+
+def test_return_after_returns_unfinished_and_the_next_call_restarts_nothing_twice(start_sim, tmp_path):
+    """The module's return_after (what the role's first call uses): the call returns unfinished, not failed,
+    while zk's replacement is still coming up; the next call waits for what is under way and evicts the
+    rest one at a time. Every member is evicted once, web is restarted once, never two members down."""
+    from test_rollout_verify import inject, mark, play, verify
+    sim = start_sim("quorum")
+    sampler = Sampler(sim)
+    sampler.start()
+    try:
+        run = play(sim, tmp_path, [inject(namespaces=["db"]), mark("m0"),
+                                   verify("first", namespaces=["db"], timeout=300, return_after=3),
+                                   verify("second", namespaces=["db"], timeout=300), mark("m1")], timeout=600)
+    finally:
+        sampler.done.set()
+        sampler.join(10)
+    first, second = run["first"], run["second"]
+    assert not first.get("failed") and first["complete"] is False, first.get("msg")
+    assert first["elapsed_seconds"] < 15 and "zk" in first["progress"]
+    assert not second.get("failed") and second["complete"] is True, second.get("msg")
+    entries = sim.audit(run["m0"]["json"]["next"])[: run["m1"]["json"]["next"] - run["m0"]["json"]["next"]]
+    evictions = sorted(e["name"] for e in entries if e["subresource"] == "eviction" and e["code"] < 400)
+    assert evictions == ["zk-0", "zk-1", "zk-2"]
+    web_patches = [e for e in entries if e["resource"] == "deployments" and e["verb"] == "patch" and e["code"] < 400]
+    assert len(web_patches) == 1
+    assert sampler.worst[0] <= 1, "members down at once: %r" % (sampler.worst,)

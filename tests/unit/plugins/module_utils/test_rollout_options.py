@@ -19,13 +19,14 @@ def test_valid_options_have_no_errors_at_the_bounds():
 
 
 def test_each_bad_option_is_named_with_its_valid_range():
-    errors = option_errors({"timeout": 0, "max_concurrent": 10001, "progress_interval": -1,
+    errors = option_errors({"timeout": 0, "max_concurrent": 10001, "progress_interval": -1, "return_after": 0,
                             "skip_workloads": "metadata.["}, "asm_")
-    assert errors[:3] == ["asm_max_concurrent must be between 1 and 10000, got 10001.",
+    assert errors[:4] == ["asm_max_concurrent must be between 1 and 10000, got 10001.",
                           "asm_progress_interval must be between 1 and 86400 seconds, got -1.",
+                          "asm_return_after must be between 1 and 86400 seconds, got 0.",
                           "asm_timeout must be between 1 and 86400 seconds, got 0."]
-    assert errors[3].startswith("asm_skip_workloads 'metadata.[' is not a valid JMESPath expression: ")
-    assert len(errors) == 4
+    assert errors[4].startswith("asm_skip_workloads 'metadata.[' is not a valid JMESPath expression: ")
+    assert len(errors) == 5
 
 
 def test_the_module_refuses_with_the_same_messages():
