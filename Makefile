@@ -113,7 +113,7 @@ lint: setup
 # is reported and passes, any other failure fails.
 define run_pytest
 	@if [ ! -d $(1) ]; then echo "make: $(1) does not exist yet: no tests to run"; exit 0; fi; \
-	set +e; $(PYTEST_ENV) pytest $(PYTEST_OPTS) $(if $(QUICK),-m "not slow",) $(1); rc=$$?; \
+	set +e; $(PYTEST_ENV) pytest $(PYTEST_OPTS) $(2) $(if $(QUICK),-m "not slow",) $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: no tests collected in $(1) yet"; rc=0; fi; \
 	exit $$rc
 endef
@@ -121,8 +121,11 @@ endef
 unit: setup
 	$(call run_pytest,tests/unit)
 
+# Two workers, one test file each (its fixtures stay together): the tests mostly wait on simulated
+# clusters, so on 2 cores this halves the wall time (23 -> 11 min). XDIST= runs them in one process.
+XDIST ?= -n 2 --dist loadfile
 integration: setup
-	$(call run_pytest,tests/integration)
+	$(call run_pytest,tests/integration,$(XDIST))
 
 # The tarball, built afresh each time (the build takes about a second).
 build: setup
