@@ -414,13 +414,13 @@ def _set(client, params, result, revisions, tags, mwcs, services, current, curre
                                                                                    revision))
     elif webhook_differs(current, desired):
         # A merge patch: labels and annotations merge (others' stay), the webhooks list is replaced whole.
+        previous = _labels(current).get(REV_LABEL)
         patch = {"metadata": {"labels": desired["metadata"]["labels"]}, "webhooks": desired["webhooks"]}
         if desired["metadata"].get("annotations"):
             patch["metadata"]["annotations"] = desired["metadata"]["annotations"]
         _write(client, "PATCH", api_path(MWC_API, MWC_PLURAL, name=desired["metadata"]["name"]), patch, check_mode,
                "patch mutatingwebhookconfigurations %r (cluster scope)" % desired["metadata"]["name"],
                content_type="application/merge-patch+json")
-        previous = _labels(current).get(REV_LABEL)
         result["actions"].append(("moved mutatingwebhookconfiguration %s from %s to %s" % (
             desired["metadata"]["name"], previous, revision)) if previous != revision else
             "repaired mutatingwebhookconfiguration %s (%s)" % (desired["metadata"]["name"], revision))
