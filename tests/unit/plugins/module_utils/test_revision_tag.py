@@ -61,7 +61,8 @@ def test_tag_webhook_is_revision_tags_mwc_with_the_canonical_endpoint_ca_and_lab
     assert meta["labels"] == {
         "istio.io/tag": "prod", "istio.io/rev": NEW, "app": "sidecar-injector", "release": "istio",
         "app.kubernetes.io/name": "istiod", "app.kubernetes.io/part-of": "istio",
-        "app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "istio", "app.kubernetes.io/version": "1.0.0", "helm.sh/chart": "istiod-1.0.0"}
+        "app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "istio",
+        "app.kubernetes.io/version": "1.0.0", "helm.sh/chart": "istiod-1.0.0"}
     assert [h["name"] for h in desired["webhooks"]] == ["rev.namespace.sidecar-injector.istio.io",
                                                         "rev.object.sidecar-injector.istio.io"]
     ns_hook, obj_hook = desired["webhooks"]
