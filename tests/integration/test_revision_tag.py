@@ -133,3 +133,28 @@ def test_clear_refusals(start_sim, tmp_path):
     assert "is a revision tag (-> asm-173-3), not a revision" in run["tag_of_tag"]["msg"]
     assert run["bad_name"]["msg"].startswith("tag 'Prod_1' is not valid")
     assert sim.writes(mark) == []
+
+
+def test_the_revision_tag_role_of_docs_rbac_is_what_the_module_uses(start_sim, tmp_path):
+    from test_least_privilege import granted, roles, scenario_with_users
+    rules = roles()["servicemesh-asm-revision-tag"]
+    sim = start_sim(scenario_with_users(tmp_path, "canary", [{"name": "tagger", "token": "tagger-t", "rules": rules}]))
+    mark = sim.audit_mark()
+    base = {"kubeconfig": "{{ kubeconfig }}", "context": "kubesim-tagger"}
+    run = play(sim, tmp_path,
+               {"name": "create", TAG: dict(base, tag="prod", revision=NEW, service="always"), "register": "create"},
+               {"name": "move", TAG: dict(base, tag="prod", revision=OLD), "register": "move"},
+               {"name": "remove", TAG: dict(base, tag="prod", state="absent"), "register": "remove"})
+    for name in ("create", "move", "remove"):
+        assert run[name]["changed"] is True and not run[name].get("failed"), run.explain()
+    groups = {"mutatingwebhookconfigurations": "admissionregistration.k8s.io", "controlplanerevisions":
+              "mesh.cloud.google.com"}
+    needed = set()
+    for entry in sim.audit(mark):
+        if entry["user"] == "tagger" and entry["verb"]:
+            assert entry["code"] != 403, entry
+            needed.add((groups.get(entry["resource"], ""), entry["resource"], entry["verb"]))
+    grants = granted(rules)
+    assert needed <= grants, "used but not granted: %s" % sorted(needed - grants)
+    # update is only for the `default` tag's deactivation of an unrevisioned injector, which canary lacks
+    assert grants - needed == {("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "update")}

@@ -1,0 +1,160 @@
+"""asm_revision_tag on the real control plane (scenario canary: asm-173-3 with the `default` tag, asm-1162-2, each
+with its own real istiod; istio.io/istio eed52ebb66ad, VERSION 1.31):
+
+- the MutatingWebhookConfiguration and the Service the module writes for a tag are the ones the real
+  `istioctl tag set` writes (modulo server-assigned metadata and the Service's cluster IP);
+- a move equals what `istioctl tag generate --overwrite` renders for the new revision;
+- `istioctl tag list` and asm_revision_info agree afterwards;
+- real injection follows the moved tag (a new pod's sidecar.istio.io/status names the new revision);
+- check mode stores nothing, a re-run changes nothing, removal refuses while a namespace uses the tag.
+One cluster for the module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+from ansible_helpers import run_adhoc, run_playbook
+from realcluster_helpers import TIMINGS, RealClusterProcess
+
+OLD, NEW = "asm-173-3", "asm-1162-2"
+TAG = "servicemesh.asm.asm_revision_tag"
+SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = RealClusterProcess("canary", tmp_path_factory.mktemp("realcluster-tag"))
+    cluster.start()
+    TIMINGS["canary cluster start (revision tags)"] = cluster.start_seconds
+    yield cluster
+    assert cluster.stop() == 0, cluster.log_text()
+
+
+def istioctl(cluster, *args):
+    return subprocess.run([cluster.state["binaries"]["istioctl"], "--kubeconfig", str(cluster.kubeconfig), *args],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def normalized(obj):
+    """An object as stored, without what the API server assigns (metadata bookkeeping, cluster IPs)."""
+    obj = json.loads(json.dumps(obj))
+    for key in SERVER_FIELDS:
+        obj["metadata"].pop(key, None)
+    for key in ("clusterIP", "clusterIPs"):
+        obj.get("spec", {}).pop(key, None)
+    obj.pop("status", None)
+    return obj
+
+
+def tag_objects(cluster, tag):
+    """(webhook, service) of a tag as stored, normalized; None for a missing one."""
+    mwc = cluster.kubectl("get", "mutatingwebhookconfiguration", "istio-revision-tag-" + tag, "-o", "json",
+                          check=False)
+    svc = cluster.kubectl("-n", "istio-system", "get", "service", "istiod-revision-tag-" + tag, "-o", "json",
+                          check=False)
+    return (normalized(json.loads(mwc.stdout)) if mwc.returncode == 0 else None,
+            normalized(json.loads(svc.stdout)) if svc.returncode == 0 else None)
+
+
+def module(cluster, args):
+    rc, status, result, stdout = run_adhoc(TAG, "kubeconfig=%s %s" % (cluster.kubeconfig, args))
+    return rc, status, result, stdout
+
+
+def tag_list(cluster):
+    rows = json.loads(istioctl(cluster, "tag", "list", "-o", "json"))
+    return {row["tag"]: (row["revision"], sorted(row.get("namespaces") or [])) for row in rows if row.get("tag")}
+
+
+def revision_info_tags(cluster):
+    rc, status, result, stdout = run_adhoc("servicemesh.asm.asm_revision_info",
+                                           "kubeconfig=%s require_revision=false" % cluster.kubeconfig)
+    assert (rc, status) == (0, "SUCCESS"), stdout
+    return result["tags"]
+
+
+def injected_revision(cluster, namespace, name):
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+                "spec": {"containers": [{"name": "app", "image": "docker.io/library/nginx:1.27"}]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    pod = cluster.get_json("pod", "-n", namespace, name)
+    status = (pod["metadata"].get("annotations") or {}).get("sidecar.istio.io/status")
+    return json.loads(status)["revision"] if status else None
+
+
+def test_tag_set_equals_istioctl_tag_set(cluster):
+    # the reference: what the real istioctl writes for tag prod
+    istioctl(cluster, "tag", "set", "prod", "--revision", NEW, "--skip-confirmation")
+    reference = tag_objects(cluster, "prod")
+    assert reference[0] is not None and reference[1] is not None, "istioctl 1.31 writes a webhook and a Service"
+    istioctl(cluster, "tag", "remove", "prod", "--skip-confirmation")
+    assert tag_objects(cluster, "prod") == (None, None)
+
+    rc, status, result, stdout = module(cluster, "tag=prod revision=%s" % NEW)
+    assert (rc, status) == (0, "CHANGED"), stdout
+    assert result["service"] == "istiod-revision-tag-prod"  # auto: the cluster's `default` tag has a Service
+    ours = tag_objects(cluster, "prod")
+    assert ours[0] == reference[0]
+    assert ours[1] == reference[1]
+    assert tag_list(cluster)["prod"] == (NEW, [])
+    assert revision_info_tags(cluster) == {"default": OLD, "prod": NEW}
+
+    rc, status, again, stdout = module(cluster, "tag=prod revision=%s" % NEW)
+    assert (rc, status, again["changed"]) == (0, "SUCCESS", False), stdout
+
+
+def test_check_mode_stores_nothing(cluster, tmp_path):
+    task = {"name": "tag", TAG: {"kubeconfig": str(cluster.kubeconfig), "tag": "canary", "revision": OLD},
+            "register": "tag"}
+    run = run_playbook(tmp_path, [task], check=True, diff=True)
+    assert run.rc == 0 and run["tag"]["changed"] is True, run.explain()
+    assert len(run["tag"]["actions"]) == 2  # webhook and Service, as server-side dry runs
+    assert tag_objects(cluster, "canary") == (None, None)
+
+
+def test_move_equals_istioctl_and_injection_follows(cluster):
+    cluster.kubectl("create", "namespace", "tagged")
+    cluster.kubectl("label", "namespace", "tagged", "istio.io/rev=prod")
+    assert injected_revision(cluster, "tagged", "before-move") == NEW
+
+    rc, status, result, stdout = module(cluster, "tag=prod revision=%s" % OLD)
+    assert (rc, status) == (0, "CHANGED"), stdout
+    assert (result["previous_revision"], result["namespaces"]) == (NEW, ["tagged"])
+    assert tag_list(cluster)["prod"] == (OLD, ["tagged"])
+    assert revision_info_tags(cluster) == {"default": OLD, "prod": OLD}
+    assert injected_revision(cluster, "tagged", "after-move") == OLD
+
+    # what istioctl would write to move it back, against what the module writes
+    rendered = [d for d in yaml.safe_load_all(istioctl(cluster, "tag", "generate", "prod", "--revision", NEW,
+                                                       "--overwrite")) if d]
+    rc, status, result, stdout = module(cluster, "tag=prod revision=%s" % NEW)
+    assert (rc, status) == (0, "CHANGED"), stdout
+    webhook, service = tag_objects(cluster, "prod")
+    [generated_mwc] = [d for d in rendered if d["kind"] == "MutatingWebhookConfiguration"]
+    [generated_svc] = [d for d in rendered if d["kind"] == "Service"]
+    assert webhook["metadata"]["labels"] == generated_mwc["metadata"]["labels"]
+    for stored, generated in zip(webhook["webhooks"], generated_mwc["webhooks"], strict=True):
+        for key, value in generated.items():
+            assert stored[key] == value, (key, stored[key], value)
+    assert service["metadata"]["labels"] == generated_svc["metadata"]["labels"]
+    assert service["spec"]["selector"] == generated_svc["spec"]["selector"]
+    assert injected_revision(cluster, "tagged", "moved-back") == NEW
+
+
+def test_remove_refuses_while_used_then_removes(cluster):
+    rc, status, result, stdout = module(cluster, "tag=prod state=absent")
+    assert (rc, status) == (2, "FAILED!"), stdout
+    assert result["msg"].startswith("Revision tag prod is still used by namespaces tagged")
+    assert tag_objects(cluster, "prod")[0] is not None
+
+    cluster.kubectl("label", "namespace", "tagged", "istio.io/rev-")
+    rc, status, result, stdout = module(cluster, "tag=prod state=absent")
+    assert (rc, status) == (0, "CHANGED"), stdout
+    assert sorted(result["actions"]) == ["deleted mutatingwebhookconfiguration istio-revision-tag-prod",
+                                         "deleted service istio-system/istiod-revision-tag-prod"]
+    assert tag_objects(cluster, "prod") == (None, None)
+    assert "prod" not in tag_list(cluster)
+    assert revision_info_tags(cluster) == {"default": OLD}
