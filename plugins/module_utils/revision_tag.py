@@ -312,9 +312,10 @@ def check_revision(revision, tag, revisions, tags, canonical, allow_unready=Fals
     """Refusals before anything is written; returns the revision record."""
     by_name = dict((r["name"], r) for r in revisions)
     if revision in tags and revision not in by_name:
+        target = tags[revision]
         raise TagError("revision %r is a revision tag (-> %s), not a revision: a tag must point at a revision. Use "
-                       "revision: %s. Known revisions: %s." % (revision, tags[revision], tags[revision],
-                                                                 _revision_listing(revisions, tags)))
+                       "revision: %s. Known revisions: %s." % (revision, target, target,
+                                                               _revision_listing(revisions, tags)))
     if not canonical and revision not in by_name:
         raise TagError("revision %r is not known to the cluster. Known revisions: %s." % (
             revision, _revision_listing(revisions, tags)))
@@ -410,8 +411,8 @@ def _set(client, params, result, revisions, tags, mwcs, services, current, curre
     if current is None:
         _write(client, "POST", path, desired, check_mode,
                "create mutatingwebhookconfigurations %r (cluster scope)" % desired["metadata"]["name"])
-        result["actions"].append("created mutatingwebhookconfiguration %s -> %s" % (desired["metadata"]["name"],
-                                                                                   revision))
+        result["actions"].append("created mutatingwebhookconfiguration %s -> %s" % (
+            desired["metadata"]["name"], revision))
     elif webhook_differs(current, desired):
         # A merge patch: labels and annotations merge (others' stay), the webhooks list is replaced whole.
         previous = _labels(current).get(REV_LABEL)
@@ -435,8 +436,8 @@ def _set(client, params, result, revisions, tags, mwcs, services, current, curre
         if current_service is None:
             _write(client, "POST", svc_path, svc, check_mode,
                    "create services %r in namespace %s" % (svc["metadata"]["name"], istio_namespace))
-            result["actions"].append("created service %s/%s -> %s" % (istio_namespace, svc["metadata"]["name"],
-                                                                       revision))
+            result["actions"].append("created service %s/%s -> %s" % (
+                istio_namespace, svc["metadata"]["name"], revision))
         elif service_differs(current_service, svc):
             selector = dict.fromkeys((current_service.get("spec") or {}).get("selector") or {})  # null removes
             selector.update(svc["spec"]["selector"])
