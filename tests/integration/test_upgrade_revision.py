@@ -59,6 +59,10 @@ def test_tag_flow_moves_the_tag_and_restarts_batch_by_batch(start_sim):
     assert '"status": "upgraded"' in run.stdout and '"batch": 2' in run.stdout
     labels = json.loads(sim.kubectl("get", "namespace", "shop", "-o", "json").stdout)["metadata"]["labels"]
     assert labels["istio.io/rev"] == "prod"  # the tag flow never relabels
+    mark = sim.audit_mark()
+    again = upgrade(sim, "-e", "asm_tag=prod", "-e", "asm_batch_size=1")
+    assert again.returncode == 0 and " changed=0 " in again.stdout, again.stdout[-3000:]
+    assert accepted_writes(sim, mark) == []
 
 
 def test_a_failed_batch_moves_the_tag_back_and_restarts_on_the_old_revision(start_sim):
