@@ -6,7 +6,8 @@ with its own real istiod; istio.io/istio eed52ebb66ad, VERSION 1.31):
 - a move equals what `istioctl tag generate --overwrite` renders for the new revision;
 - `istioctl tag list` and asm_revision_info agree afterwards;
 - real injection follows the moved tag (a new pod's sidecar.istio.io/status names the new revision);
-- check mode stores nothing, a re-run changes nothing, removal refuses while a namespace uses the tag.
+- check mode stores nothing, a re-run changes nothing, removal refuses while a namespace uses the tag;
+- playbooks/upgrade_revision.yml's tag flow moves the tag and restarts the namespace that uses it.
 One cluster for the module."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import subprocess
 
 import pytest
 import yaml
-from ansible_helpers import run_adhoc, run_playbook
+from ansible_helpers import BIN, ROOT, ansible_env, run_adhoc, run_playbook
 from realcluster_helpers import TIMINGS, RealClusterProcess
 
 OLD, NEW = "asm-173-3", "asm-1162-2"
@@ -153,6 +154,31 @@ def test_move_equals_istioctl_and_injection_follows(cluster):
     assert without_name(webhook) == without_name(as_stored(cluster, generated_mwc))
     assert without_name(service) == without_name(as_stored(cluster, generated_svc))
     assert injected_revision(cluster, "tagged", "moved-back") == NEW
+
+
+def test_upgrade_playbook_tag_flow(cluster):
+    """upgrade_revision.yml moves the tag and restarts the namespace that uses it; the real injector gives the
+    re-created pods the new revision's proxy."""
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "tagged"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                                          {"name": "web", "image": "docker.io/library/nginx:1.27"}]}}}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    cluster.kubectl("-n", "tagged", "rollout", "status", "deployment/web", "--timeout=120s")
+    # the bare probe pods of the tests above
+    cluster.kubectl("-n", "tagged", "delete", "pods", "-l", "!app", "--grace-period=1")
+    run = subprocess.run([str(BIN / "ansible-playbook"), str(ROOT / "playbooks" / "upgrade_revision.yml"),
+                          "-e", "asm_kubeconfig=%s" % cluster.kubeconfig, "-e", "asm_tag=prod",
+                          "-e", "asm_to_revision=%s" % OLD], cwd=ROOT, env=ansible_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "asm-1162-2 -> asm-173-3 (tag prod): 1 namespace(s) in 1 batch(es)" in run.stdout
+    pods = [p for p in cluster.get_json("pods", "-n", "tagged", "-l", "app=web")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+    assert len(pods) == 2
+    assert {json.loads(p["metadata"]["annotations"]["sidecar.istio.io/status"])["revision"] for p in pods} == {OLD}
+    assert tag_list(cluster)["prod"] == (OLD, ["tagged"])
 
 
 def test_remove_refuses_while_used_then_removes(cluster):
