@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import copy
 import re
+from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.servicemesh.asm.plugins.module_utils.client import api_path
+from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
 from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     build_revisions, fetch_inventory, version_key)
@@ -160,6 +161,72 @@ def desired_webhook(canonical, tag, istio_namespace):
     if meta.get("annotations"):
         metadata["annotations"] = dict(meta["annotations"])
     return {"apiVersion": MWC_API, "kind": "MutatingWebhookConfiguration", "metadata": metadata, "webhooks": hooks}
+
+
+VWC_PLURAL = "validatingwebhookconfigurations"
+DEFAULT_VALIDATOR = "istiod-default-validator"
+
+
+def _url_path(url, path):
+    """net/url Parse + Path = path + String, as generate.go fixWhConfig does to the injection URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def desired_validator(canonical, istio_namespace, existing=None):
+    """The default revision's ValidatingWebhookConfiguration `istio-default-validator` that `istioctl tag set
+    default` writes (generate.go generateValidatingWebhook over manifests/charts/default/templates/
+    validatingwebhook.yaml, endpoint from the injector's (fixWhConfig), failurePolicy kept from the existing
+    one unless that is Fail)."""
+    revision = _labels(canonical)[REV_LABEL]
+    source = next((w for w in canonical.get("webhooks") or [] if w.get("name", "").endswith(INJECTOR_SUFFIX)), {})
+    client = source.get("clientConfig") or {}
+    if client.get("url"):
+        config = {"url": _url_path(client["url"], "/validate")}
+    else:
+        config = {"service": {"name": "istiod" if revision == DEFAULT_TAG else "istiod-%s" % revision,
+                              "namespace": istio_namespace, "path": "/validate"}}
+    if client.get("caBundle"):
+        config["caBundle"] = client["caBundle"]
+    hook = {"name": "validation.istio.io", "clientConfig": config,
+            "rules": [{"operations": ["CREATE", "UPDATE"],
+                       "apiGroups": ["security.istio.io", "networking.istio.io", "telemetry.istio.io",
+                                     "extensions.istio.io"], "apiVersions": ["*"], "resources": ["*"]}],
+            "failurePolicy": "Ignore", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "objectSelector": {"matchExpressions": [_expr(REV_LABEL, "DoesNotExist")]}}
+    for old in (existing or {}).get("webhooks") or []:
+        if old.get("name") == hook["name"]:
+            if old.get("failurePolicy") in (None, "Fail"):
+                hook.pop("failurePolicy")  # the API server defaults it to Fail
+            else:
+                hook["failurePolicy"] = old["failurePolicy"]
+    labels = dict(_CHART_LABELS)
+    labels.pop("release")
+    labels.update({"app": "istiod", "istio": "istiod", REV_LABEL: revision, TAG_LABEL: DEFAULT_TAG})
+    labels.update((k, v) for k, v in _labels(canonical).items() if k != "app")
+    metadata = {"name": DEFAULT_VALIDATOR,
+                "labels": dict((k, v) for k, v in sorted(labels.items()) if _keep_label(k))}
+    if (canonical.get("metadata") or {}).get("annotations"):
+        metadata["annotations"] = dict(canonical["metadata"]["annotations"])
+    return {"apiVersion": MWC_API, "kind": "ValidatingWebhookConfiguration", "metadata": metadata, "webhooks": [hook]}
+
+
+def validator_differs(current, desired):
+    if current is None:
+        return True
+    if _labels_missing(current, desired):
+        return True
+
+    def view(hook):
+        client = dict(hook.get("clientConfig") or {})
+        client.pop("caBundle", None)  # istiod's validation controller patches it
+        if client.get("service"):
+            client["service"] = dict(client["service"], port=client["service"].get("port") or 443)
+        return {"name": hook.get("name"), "clientConfig": client, "failurePolicy": hook.get("failurePolicy") or "Fail",
+                "rules": [dict(r, scope=r.get("scope") or "*") for r in hook.get("rules") or []],
+                "objectSelector": hook.get("objectSelector") or {}, "sideEffects": hook.get("sideEffects")}
+
+    return [view(h) for h in current.get("webhooks") or []] != [view(h) for h in desired["webhooks"]]
 
 
 def desired_service(revision, tag, istio_namespace, canonical_service=None):
@@ -450,7 +517,44 @@ def _set(client, params, result, revisions, tags, mwcs, services, current, curre
                                                                     revision))
     elif current_service is not None:
         result["service"] = current_service["metadata"]["name"]
+    if tag == DEFAULT_TAG:
+        _set_validator(client, result, canonical[0], istio_namespace, check_mode)
     return {"webhook": selectors_view(desired), "service": result["service"]}
+
+
+def list_validators(client, result, label_selector=None, field_selector=None):
+    """ValidatingWebhookConfigurations, or None (with a warning) where the API server does not serve them."""
+    try:
+        return client.list(api_path(MWC_API, VWC_PLURAL), label_selector=label_selector, field_selector=field_selector,
+                           action="list validatingwebhookconfigurations (cluster scope)")
+    except KubeError as exc:
+        if exc.status != 404:
+            raise
+        result["warnings"].append("The API server does not serve validatingwebhookconfigurations: the default "
+                                  "revision's validator %s was left alone." % DEFAULT_VALIDATOR)
+        return None
+
+
+def _set_validator(client, result, canonical, istio_namespace, check_mode):
+    """`istioctl tag set default` also points istiod-default-validator at the revision (generate.go)."""
+    found = list_validators(client, result, field_selector="metadata.name=%s" % DEFAULT_VALIDATOR)
+    if found is None:
+        return
+    current = found[0] if found else None
+    desired = desired_validator(canonical, istio_namespace, current)
+    result["validator"] = DEFAULT_VALIDATOR
+    if current is None:
+        _write(client, "POST", api_path(MWC_API, VWC_PLURAL), desired, check_mode,
+               "create validatingwebhookconfigurations %r (cluster scope)" % DEFAULT_VALIDATOR)
+        result["actions"].append("created validatingwebhookconfiguration %s -> %s" % (
+            DEFAULT_VALIDATOR, _labels(desired)[REV_LABEL]))
+    elif validator_differs(current, desired):
+        patch = {"metadata": {"labels": desired["metadata"]["labels"]}, "webhooks": desired["webhooks"]}
+        _write(client, "PATCH", api_path(MWC_API, VWC_PLURAL, name=DEFAULT_VALIDATOR), patch, check_mode,
+               "patch validatingwebhookconfigurations %r (cluster scope)" % DEFAULT_VALIDATOR,
+               content_type="application/merge-patch+json")
+        result["actions"].append("moved validatingwebhookconfiguration %s from %s to %s" % (
+            DEFAULT_VALIDATOR, _labels(current).get(REV_LABEL), _labels(desired)[REV_LABEL]))
 
 
 def _remove(client, params, result, inventory, mwcs, services, check_mode):
@@ -484,6 +588,13 @@ def _remove(client, params, result, inventory, mwcs, services, check_mode):
         _write(client, "DELETE", api_path(MWC_API, MWC_PLURAL, name=name), None, check_mode,
                "delete mutatingwebhookconfigurations %r (cluster scope)" % name)
         result["actions"].append("deleted mutatingwebhookconfiguration %s" % name)
+    # tag.go removeTag: DeleteTagValidatingWebhooks (istioctl gives only the default tag one).
+    for vwc in (list_validators(client, result, label_selector="%s=%s" % (TAG_LABEL, tag)) or []
+                if tag == DEFAULT_TAG else []):
+        name = vwc["metadata"]["name"]
+        _write(client, "DELETE", api_path(MWC_API, VWC_PLURAL, name=name), None, check_mode,
+               "delete validatingwebhookconfigurations %r (cluster scope)" % name)
+        result["actions"].append("deleted validatingwebhookconfiguration %s" % name)
     for svc in svcs:
         name = svc["metadata"]["name"]
         _write(client, "DELETE", api_path("v1", "services", istio_namespace, name), None, check_mode,

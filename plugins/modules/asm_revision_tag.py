@@ -26,8 +26,8 @@ description:
     existing revision, and a target revision without a ready istiod (unless O(allow_unready=true)).
   - In check mode the writes are sent as server-side dry runs, so nothing is stored. The diff shows the webhook
     selectors before and after.
-  - The C(istiod-default-validator) ValidatingWebhookConfiguration that C(istioctl tag set default) also points at
-    the new revision is not changed.
+  - For the C(default) tag the default revision's ValidatingWebhookConfiguration C(istiod-default-validator) is
+    pointed at the revision too, as C(istioctl tag set default) does, and O(state=absent) removes it.
 author:
   - servicemesh.asm maintainers (@servicemesh)
 options:
@@ -150,6 +150,11 @@ service:
   returned: always
   type: str
   sample: istiod-revision-tag-prod-stable
+validator:
+  description: The C(istiod-default-validator) ValidatingWebhookConfiguration written for the C(default) tag.
+  returned: with O(tag=default) and O(state=present), where the API server serves validating webhooks
+  type: str
+  sample: istiod-default-validator
 namespaces:
   description: Namespaces that use the tag (label C(istio.io/rev=<tag>); for C(default) also
     C(istio-injection=enabled)). After a move, these are the namespaces to restart.

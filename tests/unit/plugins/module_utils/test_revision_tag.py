@@ -125,6 +125,25 @@ def test_tag_service_is_revision_tags_svc():
         "app": "istiod", "istio": "pilot"}
 
 
+def test_default_validator_follows_the_injector_endpoint_and_keeps_a_non_fail_policy():
+    desired = rt.desired_validator(canonical(url="https://127.0.0.1:15017/inject"), "istio-system")
+    [hook] = desired["webhooks"]
+    assert desired["metadata"]["name"] == "istiod-default-validator"
+    assert desired["metadata"]["labels"]["istio.io/tag"] == "default"
+    assert desired["metadata"]["labels"]["istio.io/rev"] == NEW
+    assert desired["metadata"]["labels"]["app"] == "istiod"
+    assert hook["clientConfig"] == {"url": "https://127.0.0.1:15017/validate", "caBundle": CA}
+    assert hook["failurePolicy"] == "Ignore"  # the chart's, without an existing validator
+    existing = {"webhooks": [{"name": "validation.istio.io", "failurePolicy": "Fail"}]}
+    assert "failurePolicy" not in rt.desired_validator(canonical(), "istio-system", existing)["webhooks"][0]
+    service = rt.desired_validator(canonical(), "istio-system")["webhooks"][0]["clientConfig"]["service"]
+    assert service == {"name": "istiod-" + NEW, "namespace": "istio-system", "path": "/validate"}
+    current = copy.deepcopy(desired)
+    current["webhooks"][0].update(matchPolicy="Equivalent", timeoutSeconds=10)
+    assert not rt.validator_differs(current, desired)
+    assert rt.validator_differs(rt.desired_validator(canonical(OLD), "istio-system"), desired)
+
+
 # -- comparison --------------------------------------------------------------------------------------------------
 
 

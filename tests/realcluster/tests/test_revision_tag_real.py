@@ -195,3 +195,23 @@ def test_remove_refuses_while_used_then_removes(cluster):
     assert tag_objects(cluster, "prod") == (None, None)
     assert "prod" not in tag_list(cluster)
     assert revision_info_tags(cluster) == {"default": OLD}
+
+
+def test_moving_the_default_tag_equals_istioctl(cluster):
+    """The `default` tag: its four webhooks, its Service and the default revision's validator
+    istiod-default-validator, against what `istioctl tag generate default --overwrite` renders."""
+    rendered = dict((d["kind"], d) for d in yaml.safe_load_all(istioctl(
+        cluster, "tag", "generate", "default", "--revision", NEW, "--overwrite")) if d)
+    assert sorted(rendered) == ["MutatingWebhookConfiguration", "Service", "ValidatingWebhookConfiguration"]
+    rc, status, result, stdout = module(cluster, "tag=default revision=%s" % NEW)
+    assert (rc, status) == (0, "CHANGED"), stdout
+    assert result["namespaces"] == ["legacy"]
+    webhook, service = tag_objects(cluster, "default")
+    validator = normalized(cluster.get_json("validatingwebhookconfiguration", "istiod-default-validator"))
+    assert without_name(webhook) == without_name(as_stored(cluster, rendered["MutatingWebhookConfiguration"]))
+    assert without_name(service) == without_name(as_stored(cluster, rendered["Service"]))
+    assert without_name(validator) == without_name(as_stored(cluster, rendered["ValidatingWebhookConfiguration"]))
+    assert tag_list(cluster)["default"] == (NEW, [])  # istioctl lists istio.io/rev=default namespaces only
+    assert injected_revision(cluster, "legacy", "after-default-move") == NEW  # istio-injection=enabled
+    rc, status, again, stdout = module(cluster, "tag=default revision=%s" % NEW)
+    assert (rc, status, again["changed"]) == (0, "SUCCESS", False), stdout
