@@ -177,7 +177,7 @@ def _merge_into(target: dict, patch: dict) -> dict:
 STRATEGIC_KINDS = frozenset({
     "Pod", "Namespace", "Node", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job",
     "CronJob", "ConfigMap", "Event", "PodDisruptionBudget", "MutatingWebhookConfiguration",
-    "Service", "ServiceAccount", "Secret",
+    "ValidatingWebhookConfiguration", "Service", "ServiceAccount", "Secret",
 })
 
 # patchStrategy:"merge" lists of objects, by JSON field name -> patchMergeKey. One name means one

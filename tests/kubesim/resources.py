@@ -74,6 +74,10 @@ RESOURCES: tuple[Resource, ...] = (
        subresources=("status",), has_generation=True),
     _r("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
        "mutatingwebhookconfigurations", False, has_generation=True),
+    # Stored and served, never called (admission calls Istio's injector only): `istioctl tag set default`
+    # writes istiod-default-validator (istioctl/pkg/tag/generate.go generateValidatingWebhook).
+    _r("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+       "validatingwebhookconfigurations", False, has_generation=True),
     # Managed ASM's control plane object (controlplanerevisions.mesh.cloud.google.com).
     _r("mesh.cloud.google.com", "v1beta1", "ControlPlaneRevision", "controlplanerevisions", True,
        subresources=("status",), has_generation=True),
