@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: asm_revision_tag
 short_description: Create, move or remove an Istio / Anthos Service Mesh revision tag
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - A revision tag is a stable name, such as C(prod-stable), that namespaces use in their C(istio.io/rev) label
     instead of a revision. Moving the tag to another revision moves the injection of every namespace that uses it,

@@ -13,8 +13,8 @@ import pytest
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import revision_tag as rt
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError
-
-from istio_objects import expr, injector_mwc, istiod_pod
+from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.istio_objects import (
+    expr, injector_mwc, istiod_pod)
 
 OLD, NEW = "asm-173-3", "asm-1162-2"
 CA = "LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t"
