@@ -8,6 +8,7 @@ without a single write (proved from kubesim's audit log)."""
 
 from __future__ import annotations
 
+import pytest
 import re
 
 from ansible_helpers import (
@@ -307,6 +308,8 @@ def test_ansible_doc_renders():
     assert "previous_labels" in text and "not_selected" in text
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob admission_deny (the real cluster's "
+                                 "ValidatingAdmissionPolicy refusal is test_real_faults.py)")
 def test_check_mode_shows_admission_and_rbac_refusals_and_stores_nothing(seed, tmp_path):
     """--check sends the patches with dryRun=All, so a policy engine's or RBAC's refusal fails the check run
     with the server's message naming the namespace (review finding 15); nothing is stored."""
@@ -335,6 +338,8 @@ def test_check_mode_shows_admission_and_rbac_refusals_and_stores_nothing(seed, t
     assert namespace_labels(seed, "legacy") == {"istio-injection": "enabled", "kubernetes.io/metadata.name": "legacy"}
 
 
+@pytest.mark.kubesim_only(reason="a scenario file with its own token users (the real cluster's RBAC is "
+                                 "test_real_faults.py)")
 def test_a_namespace_admin_labels_its_named_namespace_without_listing_namespaces(start_sim, tmp_path):
     """Its RoleBinding allows get and patch on namespace demo only (review finding 16): named namespaces are read
     by name; the cluster-scoped injector webhooks it cannot read are reported as not verified."""

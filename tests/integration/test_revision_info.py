@@ -6,6 +6,7 @@ and managed clusters: discovery, the revision choice and its failure messages.""
 
 from __future__ import annotations
 
+import pytest
 import re
 
 from ansible_helpers import accepted_writes, ansible_doc, run_adhoc, run_playbook, write_summary
@@ -146,6 +147,7 @@ def test_canary_two_revisions_prefer_and_tags(start_sim, tmp_path):
     assert sim.stored_writes(mark) == []  # check mode: dry runs only
 
 
+@pytest.mark.kubesim_only(reason='managed ASM (ControlPlaneRevision) exists only in kubesim')
 def test_managed_asm_and_the_wrong_channel(start_sim, tmp_path):
     sim = start_sim("managed")
     mark = sim.audit_mark()

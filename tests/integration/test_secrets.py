@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import base64
 import subprocess
 
@@ -13,6 +14,7 @@ TOKEN = "sEcReT-t0ken-4f9a2c1e-do-not-log"
 ADMIN = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
 
 
+@pytest.mark.kubesim_only(reason='a scenario file with its own token users')
 def test_api_key_never_appears_anywhere(start_sim, tmp_path):
     spec = yaml.safe_load((ROOT / "tests" / "kubesim" / "scenarios" / "seed.yaml").read_text())
     spec["users"] = [{"name": "automation", "token": TOKEN, "rules": ADMIN}]
