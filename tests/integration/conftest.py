@@ -105,3 +105,13 @@ def start_sim(request, tmp_path, cluster_kind):
 @pytest.fixture
 def seed(start_sim):
     return start_sim("seed")
+
+
+def pytest_terminal_summary(terminalreporter):
+    import sys
+
+    page = sys.modules.get("test_seed_page")
+    if page is not None and page.TRANSCRIPT:
+        terminalreporter.section("seed page commands")
+        for line in page.TRANSCRIPT:
+            terminalreporter.write_line(line)
