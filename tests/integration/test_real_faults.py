@@ -22,8 +22,6 @@ from ansible_helpers import ROOT, run_playbook
 from test_role import ENABLE, playbook
 from test_rollout_verify import REV, failed, meshed, ok, owner_kind, pods, verify, workloads
 
-import users
-
 pytestmark = pytest.mark.real_only(reason="kubesim's versions of these faults are its fault knobs")
 
 
@@ -45,6 +43,8 @@ def wait_for(predicate, what, timeout=60.0, interval=0.5):
 
 
 def user_kubeconfig(sim, tmp_path, name, clusterrole):
+    import users  # tests/realcluster/users.py (on sys.path once realsim is imported)
+
     path = tmp_path / ("%s.kubeconfig" % name)
     users.mint_from_state(sim.process.state_file, name, [], path)
     sim.kubectl("apply", "-f", str(ROOT / "docs" / "rbac.yaml"))
