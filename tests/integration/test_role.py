@@ -45,6 +45,9 @@ def recap(stdout):
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): tests/realcluster/tests/test_seed.py runs the "
+                                 "same job (demo, legacy) and its re-run on the real cluster; test_real_faults runs "
+                                 "it under docs/rbac.yaml's operator role")
 def test_enable_seed_end_to_end_then_rerun_changes_nothing(seed, tmp_path):
     before = pods(seed, "demo")
     report_path = tmp_path / "report.json"
@@ -95,6 +98,8 @@ def test_check_mode_shows_the_plan_and_writes_nothing(seed):
     assert "istio.io/rev" not in seed.kubectl("get", "ns", "demo", "--show-labels").stdout
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): three full restarts of demo; enable is "
+                                 "test_enable_seed_end_to_end's")
 def test_disable_then_enable_again(seed):
     kc = "asm_kubeconfig=%s" % seed.kubeconfig
     assert playbook(ENABLE, "-e", kc, "-e", "asm_namespaces=demo").returncode == 0
@@ -186,6 +191,8 @@ def test_execution_environment_matches_the_collection():
     assert re.search(r"ansible-core\s*>=\s*2\.16", requirements) and "2.16" in core
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): two full restarts; label restore is the modules' "
+                                 "logic, the cluster adds nothing")
 def test_disable_restores_the_labels_from_the_enable_report(seed, tmp_path):
     """Rollback: disable with asm_restore_from puts back what enable replaced (legacy's istio-injection)."""
     report = tmp_path / "enable.json"

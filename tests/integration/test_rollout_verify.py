@@ -62,7 +62,8 @@ def kubectl(register, *argv):
 
 def play(sim, tmp_path, tasks, timeout=240):
     run = run_playbook(tmp_path, tasks, timeout=timeout, extra_vars={
-        "kubeconfig": str(sim.kubeconfig), "sim_url": sim.url, "sim_ca": str(sim.ca_file)})
+        "kubeconfig": str(sim.kubeconfig), "sim_url": getattr(sim, "url", ""),  # mark(): kubesim only
+        "sim_ca": str(getattr(sim, "ca_file", ""))})
     assert set(run.results) == set(t["register"] for t in tasks), run.explain()
     return run
 
@@ -305,6 +306,8 @@ def test_delete_pods_evicts_respecting_a_pod_disruption_budget(seed, tmp_path):
     assert sorted(set(meshed(p) for p in controlled)) == [("2/2", REV)]
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): OnDelete eviction on the real cluster is "
+                                 "test_availability.py's PDB case")
 def test_on_delete_statefulset_is_evicted_and_paused_deployment_left_alone(seed, tmp_path):
     k = kube(seed)
     k.apps.create_namespaced_stateful_set("demo", {
@@ -350,6 +353,8 @@ def test_on_delete_statefulset_is_evicted_and_paused_deployment_left_alone(seed,
 
 # -- native sidecars, canary -----------------------------------------------------------------------------------------
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): a cluster of its own (scenario native) and a full"
+                                 " restart")
 def test_native_sidecars_count_as_2_of_2(start_sim, tmp_path):
     sim = start_sim("native")
     run = play(sim, tmp_path, [inject(revision="asm-1271-1"), verify("verify", revision="asm-1271-1")])
@@ -370,6 +375,8 @@ def test_native_sidecars_count_as_2_of_2(start_sim, tmp_path):
     assert result["skipped_workloads"] == [] and result["failed_pods"] == []
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): a cluster of its own (scenario canary) and a full"
+                                 " restart; tests/realcluster/tests/test_canary.py injects with both revisions")
 def test_canary_move_from_old_to_new_revision(start_sim, tmp_path):
     sim = start_sim("canary")
     before = dict((p["metadata"]["name"], revision(p)) for p in pods(sim, "shop"))

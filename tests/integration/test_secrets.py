@@ -39,6 +39,8 @@ def test_api_key_never_appears_anywhere(start_sim, tmp_path):
     assert "automation" in " ".join(e["user"] for e in sim.audit())  # the token was really used
 
 
+@pytest.mark.kubesim_only(reason="uses kubesim's admin token and URL (the real cluster's admin is a client "
+                                 "certificate)")
 def test_tls_is_verified_by_default(start_sim):
     """Without the CA (and without validate_certs: false) the self-signed server is refused."""
     sim = start_sim("seed")
