@@ -72,7 +72,7 @@ help:
 	@echo 'make test-real    integration suite against a real cluster (KUBECONFIG=<path>; skipped without)'
 	@echo 'make realcluster-build  build (or reuse) the real control plane binaries (Go module proxy, ~10 min cold)'
 	@echo 'make cluster CLUSTER=real  a real control plane serving SCENARIO=$(SCENARIO) until Ctrl-C (KUBECONFIG_OUT=...)'
-	@echo 'make integration-real  pytest tests/realcluster/tests against the real control plane'
+	@echo 'make integration-real  pytest tests/realcluster/tests, then tests/integration --cluster=real (the real control plane)'
 	@echo 'make clean        remove caches and generated files (keeps .venv); distclean also removes .venv'
 
 # ---------------------------------------------------------------------------------------------
@@ -222,5 +222,8 @@ else
 	@echo "make cluster: CLUSTER must be sim or real, not '$(CLUSTER)'" >&2; exit 2
 endif
 
+# Then the shared integration suite against the real control plane (tests/integration --cluster=real: one
+# cluster per scenario for the session; kubesim-only tests are skipped with their reason, -rs lists them).
 integration-real: setup realcluster-build
 	$(call run_pytest,tests/realcluster/tests)
+	$(call run_pytest,tests/integration,--cluster=real -rs)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,7 @@ def seed_with(tmp_path, **extra):
     return str(path)
 
 
+@pytest.mark.kubesim_only(reason='a scenario file with its own token users and impersonation rules')
 def test_impersonate_groups_sends_one_header_per_group(start_sim, tmp_path):
     """deployer may impersonate alice and the groups devs and ops, not a group called "devs,ops"; only the
     impersonated groups can read. Sent as one comma-joined header, the run fails with 403."""
@@ -45,6 +47,7 @@ def test_impersonate_groups_sends_one_header_per_group(start_sim, tmp_path):
     assert {e["impersonated_user"]["username"] for e in entries} == {"alice"}
 
 
+@pytest.mark.kubesim_only(reason='client-side kubeconfig fallback: the cluster plays no part')
 def test_kubernetes_service_host_without_a_service_account_falls_back_to_KUBECONFIG(seed, tmp_path):
     """A controller in a pod (AWX container group, CI runner) with KUBERNETES_SERVICE_HOST set but no service
     account token mounted, and $KUBECONFIG naming the cluster: kubernetes.core's order tries in-cluster, then

@@ -12,6 +12,8 @@ import pytest
 from kubesim import testing
 from test_role import ENABLE, DISABLE, playbook
 
+pytestmark = pytest.mark.kubesim_only(reason='refused before any write: input validation, the cluster plays no part')
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):

@@ -9,6 +9,7 @@ failures an operator meets (injector down, image pull, crash loop, slow readines
 
 from __future__ import annotations
 
+import pytest
 import json
 import sys
 import threading
@@ -61,7 +62,8 @@ def kubectl(register, *argv):
 
 def play(sim, tmp_path, tasks, timeout=240):
     run = run_playbook(tmp_path, tasks, timeout=timeout, extra_vars={
-        "kubeconfig": str(sim.kubeconfig), "sim_url": sim.url, "sim_ca": str(sim.ca_file)})
+        "kubeconfig": str(sim.kubeconfig), "sim_url": getattr(sim, "url", ""),  # mark(): kubesim only
+        "sim_ca": str(getattr(sim, "ca_file", ""))})
     assert set(run.results) == set(t["register"] for t in tasks), run.explain()
     return run
 
@@ -140,6 +142,7 @@ def patches_by_name(entries, resource):
 
 # -- the seed ------------------------------------------------------------------------------------------------------
 
+@pytest.mark.kubesim_only(reason="reads kubesim's audit endpoint (/_kubesim/audit) between playbook tasks")
 def test_seed_flow_restarts_once_verifies_2_of_2_and_reruns_restart_nothing(seed, tmp_path):
     debug_before = [p for p in pods(seed) if p["metadata"]["name"] == "debug-shell"][0]["metadata"]["uid"]
     run = play(seed, tmp_path, [
@@ -208,6 +211,7 @@ def test_seed_flow_restarts_once_verifies_2_of_2_and_reruns_restart_nothing(seed
     assert second["namespaces"][0]["restarted"] == 0
 
 
+@pytest.mark.kubesim_only(reason="reads kubesim's audit endpoint (/_kubesim/audit) between playbook tasks")
 def test_stale_proxy_after_in_place_upgrade_restarts_everything(seed, tmp_path):
     """The revision keeps its name while its injector now injects another proxy image (an in-place
     upgrade, or managed ASM): pods injected before are stale and restart (istioctl analyze IST0158)."""
@@ -242,6 +246,8 @@ def test_stale_proxy_after_in_place_upgrade_restarts_everything(seed, tmp_path):
 
 # -- eviction, OnDelete, paused ------------------------------------------------------------------------------------
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob block_evictions (the real cluster's blocking PDB is "
+                                 "test_real_faults.py)")
 def test_delete_pods_evicts_respecting_a_pod_disruption_budget(seed, tmp_path):
     k = kube(seed)
     label(seed)
@@ -300,6 +306,8 @@ def test_delete_pods_evicts_respecting_a_pod_disruption_budget(seed, tmp_path):
     assert sorted(set(meshed(p) for p in controlled)) == [("2/2", REV)]
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): OnDelete eviction on the real cluster is "
+                                 "test_availability.py's PDB case")
 def test_on_delete_statefulset_is_evicted_and_paused_deployment_left_alone(seed, tmp_path):
     k = kube(seed)
     k.apps.create_namespaced_stateful_set("demo", {
@@ -345,6 +353,8 @@ def test_on_delete_statefulset_is_evicted_and_paused_deployment_left_alone(seed,
 
 # -- native sidecars, canary -----------------------------------------------------------------------------------------
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): a cluster of its own (scenario native) and a full"
+                                 " restart")
 def test_native_sidecars_count_as_2_of_2(start_sim, tmp_path):
     sim = start_sim("native")
     run = play(sim, tmp_path, [inject(revision="asm-1271-1"), verify("verify", revision="asm-1271-1")])
@@ -365,6 +375,8 @@ def test_native_sidecars_count_as_2_of_2(start_sim, tmp_path):
     assert result["skipped_workloads"] == [] and result["failed_pods"] == []
 
 
+@pytest.mark.kubesim_only(reason="time budget (make test < 40 min): a cluster of its own (scenario canary) and a full"
+                                 " restart; tests/realcluster/tests/test_canary.py injects with both revisions")
 def test_canary_move_from_old_to_new_revision(start_sim, tmp_path):
     sim = start_sim("canary")
     before = dict((p["metadata"]["name"], revision(p)) for p in pods(sim, "shop"))
@@ -388,6 +400,8 @@ def test_canary_move_from_old_to_new_revision(start_sim, tmp_path):
 
 # -- failures ------------------------------------------------------------------------------------------------------
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob injector_down (the real cluster's stopped istiod is "
+                                 "test_real_faults.py)")
 def test_injector_down_fail_closed_fails_fast_naming_the_workloads(seed, tmp_path):
     label(seed)
     seed.faults(injector_down=True)
@@ -408,6 +422,7 @@ def test_injector_down_fail_closed_fails_fast_naming_the_workloads(seed, tmp_pat
     assert set(meshed(p) for p in pods(seed) if owner_kind(p) == "ReplicaSet") == {("1/1", None)}
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob injector_down and a failurePolicy Ignore revision")
 def test_injector_down_fail_open_pods_come_back_without_sidecar(seed, tmp_path):
     k = kube(seed)
     label(seed)
@@ -429,6 +444,7 @@ def test_injector_down_fail_open_pods_come_back_without_sidecar(seed, tmp_path):
     assert controlled and set(meshed(p) for p in controlled) == {("1/1", None)}
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob proxy_image_pull_failure (kwok pulls no images)")
 def test_proxy_image_pull_failure_is_named(seed, tmp_path):
     label(seed)
     seed.faults(proxy_image_pull_failure=True)
@@ -439,6 +455,7 @@ def test_proxy_image_pull_failure_is_named(seed, tmp_path):
     assert all("proxy image" in p["hint"] for p in pulling)
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob crash_loop (kwok pods have no containers to crash)")
 def test_proxy_crash_loop_is_named(seed, tmp_path):
     label(seed)
     seed.faults(crash_loop=["istio-proxy"])
@@ -448,6 +465,8 @@ def test_proxy_crash_loop_is_named(seed, tmp_path):
     assert crashing and all("kubectl logs" in p["hint"] for p in crashing)
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob readiness_delay (the real cluster's slow pods are "
+                                 "test_real_faults.py)")
 def test_slow_readiness_times_out_with_not_ready_reasons(seed, tmp_path):
     label(seed)
     seed.faults(readiness_delay=30)
@@ -461,6 +480,7 @@ def test_slow_readiness_times_out_with_not_ready_reasons(seed, tmp_path):
     assert not_ready and any(p["ready"] in ("0/2", "1/2") for p in not_ready)
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob api_errors")
 def test_transient_api_errors_are_retried_without_double_restarts(seed, tmp_path):
     label(seed)
     seed.faults(api_errors={"500": 0.2, "429": 0.1})  # 429 with Retry-After: 1
@@ -478,6 +498,7 @@ def test_transient_api_errors_are_retried_without_double_restarts(seed, tmp_path
     assert sorted(set(meshed(p) for p in controlled)) == [("2/2", REV)]
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob watch_drop_after")
 def test_watch_drops_are_resumed(seed, tmp_path):
     label(seed)
     seed.faults(watch_drop_after=1)
@@ -521,6 +542,8 @@ KYVERNO_EVICTIONS = {"engine": "webhook", "webhook": "policy.kyverno.example", "
                      "resource": "pods/eviction", "namespace": "demo", "code": 400, "message": "evictions are frozen"}
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob admission_deny (the real cluster's "
+                                 "ValidatingAdmissionPolicy is test_real_faults.py)")
 def test_a_refused_restart_fails_that_workload_only_and_the_report_is_kept(seed, tmp_path):
     """A ValidatingAdmissionPolicy refuses the restart patch of reviews: the other four workloads are restarted
     and verified, the failure names the refusal with the server's message, and changed is true."""
@@ -542,6 +565,8 @@ def test_a_refused_restart_fails_that_workload_only_and_the_report_is_kept(seed,
     assert patched == ["log-agent", "mysql", "productpage", "ratings"]
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob admission_deny (the real cluster's "
+                                 "ValidatingAdmissionPolicy is test_real_faults.py)")
 def test_check_mode_shows_a_refusal_by_a_server_side_dry_run_and_writes_nothing(seed, tmp_path):
     label(seed)
     seed.faults(admission_deny=[VAP_REVIEWS])
@@ -554,6 +579,7 @@ def test_check_mode_shows_a_refusal_by_a_server_side_dry_run_and_writes_nothing(
     assert len(dry) == 5 and all(e["dry_run"] for e in dry)  # ... but every restart was asked for
 
 
+@pytest.mark.kubesim_only(reason="needs kubesim's fault knob admission_deny on evictions")
 def test_refused_evictions_fail_the_workload_without_deleting_anything(seed, tmp_path):
     label(seed)
     seed.faults(admission_deny=[KYVERNO_EVICTIONS])

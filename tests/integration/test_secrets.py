@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import base64
 import subprocess
 
@@ -13,6 +14,7 @@ TOKEN = "sEcReT-t0ken-4f9a2c1e-do-not-log"
 ADMIN = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
 
 
+@pytest.mark.kubesim_only(reason='a scenario file with its own token users')
 def test_api_key_never_appears_anywhere(start_sim, tmp_path):
     spec = yaml.safe_load((ROOT / "tests" / "kubesim" / "scenarios" / "seed.yaml").read_text())
     spec["users"] = [{"name": "automation", "token": TOKEN, "rules": ADMIN}]
@@ -37,6 +39,8 @@ def test_api_key_never_appears_anywhere(start_sim, tmp_path):
     assert "automation" in " ".join(e["user"] for e in sim.audit())  # the token was really used
 
 
+@pytest.mark.kubesim_only(reason="uses kubesim's admin token and URL (the real cluster's admin is a client "
+                                 "certificate)")
 def test_tls_is_verified_by_default(start_sim):
     """Without the CA (and without validate_certs: false) the self-signed server is refused."""
     sim = start_sim("seed")
