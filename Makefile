@@ -224,6 +224,9 @@ endif
 
 # Then the shared integration suite against the real control plane (tests/integration --cluster=real: one
 # cluster per scenario for the session; kubesim-only tests are skipped with their reason, -rs lists them).
+# Two workers here too: the real clusters' pods spend most of the time in kwok's delays and grace
+# periods. The shared suite spreads single tests (--dist load; each worker starts its own cluster per
+# scenario), the tier keeps each file on one worker (test_seed.py's tests run in order on one cluster).
 integration-real: setup realcluster-build
-	$(call run_pytest,tests/realcluster/tests)
-	$(call run_pytest,tests/integration,--cluster=real -rs)
+	$(call run_pytest,tests/realcluster/tests,$(XDIST))
+	$(call run_pytest,tests/integration,--cluster=real -rs $(if $(XDIST),-n 2 --dist load,))

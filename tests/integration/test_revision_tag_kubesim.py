@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ansible_helpers import accepted_writes, run_playbook
+
+pytestmark = pytest.mark.kubesim_only(reason=(
+    "expects kubesim's canary scenario (tags without a tag Service, no istiod-default-validator); on the "
+    "real control plane tests/realcluster/tests/test_revision_tag_real.py compares the module with "
+    "istioctl"))
 
 TAG = "servicemesh.asm.asm_revision_tag"
 INFO = "servicemesh.asm.asm_revision_info"

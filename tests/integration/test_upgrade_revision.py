@@ -10,7 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from ansible_helpers import BIN, ROOT, accepted_writes, ansible_env
+
+pytestmark = pytest.mark.kubesim_only(reason=(
+    "expects kubesim's canary scenario (tags without a tag Service, no istiod-default-validator) and its "
+    "fault knobs; the real tag flow runs in tests/realcluster/tests/test_revision_tag_real.py"))
 
 OLD, NEW = "asm-173-3", "asm-1162-2"
 
