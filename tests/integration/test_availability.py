@@ -51,19 +51,22 @@ class Sampler(threading.Thread):
                 self.worst = (down, seen)
             self.done.wait(0.3)
 
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.join(10)
+
 
 def test_on_delete_quorum_never_loses_more_than_one_member_across_progress_rounds(start_sim, tmp_path):
     sim = start_sim("quorum")
     mark = sim.audit_mark()
-    sampler = Sampler(sim)
-    sampler.start()
-    try:
+    with Sampler(sim) as sampler:
         run = playbook(ENABLE, "-e", "asm_kubeconfig=%s" % sim.kubeconfig, "-e", "asm_namespaces=db",
                        "-e", "asm_progress_interval=5", "-e", "asm_report_path=%s" % (tmp_path / "report.json"),
                        timeout=600)
-    finally:
-        sampler.done.set()
-        sampler.join(10)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert sampler.samples > 50  # it really watched the whole run
     assert sampler.worst[0] <= 1, "members down at once: %r" % (sampler.worst,)
@@ -93,17 +96,12 @@ def test_an_interrupted_run_resumes_without_taking_a_second_member_down(start_si
     once: the new call decides from the pods and waits for that member before evicting the next."""
     sim = start_sim("quorum")
     sim.kubectl("label", "namespace", "db", "istio.io/rev=asm-173-3", "--overwrite")
-    sampler = Sampler(sim)
-    sampler.start()
-    try:
+    with Sampler(sim) as sampler:
         first = playbook(ENABLE, "-e", "asm_kubeconfig=%s" % sim.kubeconfig, "-e", "asm_namespaces=db",
                          "-e", "asm_timeout=8", "-e", "asm_fail_on_problems=false")
         assert first.returncode == 0, first.stdout[-3000:]
         second = playbook(ENABLE, "-e", "asm_kubeconfig=%s" % sim.kubeconfig, "-e", "asm_namespaces=db",
                           "-e", "asm_progress_interval=5", timeout=600)
-    finally:
-        sampler.done.set()
-        sampler.join(10)
     assert second.returncode == 0, second.stdout[-5000:]
     assert sampler.worst[0] <= 1, "members down at once: %r" % (sampler.worst,)
     assert all(members(sim).values()) and len(members(sim)) == 3
@@ -116,15 +114,10 @@ def test_return_after_returns_unfinished_and_the_next_call_restarts_nothing_twic
     rest one at a time. Every member is evicted once, web is restarted once, never two members down."""
     from test_rollout_verify import inject, mark, play, verify
     sim = start_sim("quorum")
-    sampler = Sampler(sim)
-    sampler.start()
-    try:
+    with Sampler(sim) as sampler:
         run = play(sim, tmp_path, [inject(namespaces=["db"]), mark("m0"),
                                    verify("first", namespaces=["db"], timeout=300, return_after=3),
                                    verify("second", namespaces=["db"], timeout=300), mark("m1")], timeout=600)
-    finally:
-        sampler.done.set()
-        sampler.join(10)
     first, second = run["first"], run["second"]
     assert not first.get("failed") and first["complete"] is False, first.get("msg")
     assert first["elapsed_seconds"] < 15 and "zk" in first["progress"]
@@ -152,17 +145,12 @@ def test_pdb_max_unavailable_1_on_delete_quorum_is_verified_only_when_every_memb
             "status", {}).get("disruptionsAllowed") != 1:
         assert time.monotonic() < deadline, "the PDB's status"
         time.sleep(0.5)
-    sampler = Sampler(sim)
-    sampler.start()
-    try:
+    with Sampler(sim) as sampler:
         run = playbook(ENABLE, "-e", "asm_kubeconfig=%s" % sim.kubeconfig, "-e", "asm_namespaces=db",
                        "-e", "asm_progress_interval=3", "-e", "asm_report_path=%s" % (tmp_path / "report.json"),
                        timeout=600)
         # The moment the play ends: every member must already be back (the run may not end early).
         at_end = members(sim)
-    finally:
-        sampler.done.set()
-        sampler.join(10)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert len(at_end) == 3 and all(at_end.values()), "the play ended with members down: %r" % at_end
     assert sampler.samples > 30
