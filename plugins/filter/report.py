@@ -20,6 +20,13 @@ def pod_row(pod):
     return "%-40s %-6s %-10s %-9s %-5s %s" % values
 
 
+def restart_lines(restarted):
+    """asm_rollout_verify's restarted entries, one line each (check mode's are `planned`: would restart)."""
+    return ["%s %s/%s/%s by %s: %s" % ("would restart" if w.get("state") == "planned" else "restarted",
+                                       w["namespace"], w["kind"], w["name"], w["method"],
+                                       w.get("message") or w.get("state")) for w in restarted or []]
+
+
 def summary_table(report):
     """The role's report as lines: a table per namespace, then restarts, skips and problems."""
     rows = []
@@ -37,9 +44,7 @@ def summary_table(report):
     # At fleet scale one line per restarted workload drowns the problems: past a screenful, list only
     # the restarts that did not finish; the report (asm_report_path, set_stats) keeps every one.
     shown = restarted if len(restarted) <= RESTART_LINES else [w for w in restarted if w.get("state") != "done"]
-    for w in shown:
-        lines.append("restarted %s/%s/%s by %s: %s" % (w["namespace"], w["kind"], w["name"], w["method"],
-                                                       w.get("message") or w.get("state")))
+    lines += restart_lines(shown)
     if len(shown) < len(restarted):
         lines.append("restarted %d workloads in %d namespaces, %d finished (each one is in the report)" % (
             len(restarted), len(set(w["namespace"] for w in restarted)),
@@ -97,4 +102,5 @@ def continued_by(first, second):
 
 class FilterModule(object):
     def filters(self):
-        return {"pod_row": pod_row, "summary_table": summary_table, "continued_by": continued_by}
+        return {"pod_row": pod_row, "summary_table": summary_table, "continued_by": continued_by,
+                "restart_lines": restart_lines}

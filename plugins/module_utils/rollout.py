@@ -30,7 +30,8 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.report import Veri
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
     build_revisions, describe, fetch_inventory)
 from ansible_collections.servicemesh.asm.plugins.module_utils.watchcache import Collection, Union
-from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import check_inject, injector_webhooks
+from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
+    check_inject, injector_webhooks, with_planned_tags)
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import (
     compact_replicaset, compact_workload, workload_of)
 
@@ -113,6 +114,15 @@ def _target_revision(params, revisions, tags):
             params["revision"], "; ".join(describe(r) for r in revisions) or "none",
             ", ".join("%s -> %s" % kv for kv in tags.items()) or "none"))
     return target
+
+
+def _planned_tags(params, by_name):
+    planned = params.get("planned_tags") or {}
+    unknown = sorted("%s -> %s" % (tag, rev) for tag, rev in planned.items() if rev not in by_name)
+    if unknown:
+        raise SelectionError("planned_tags names revisions the cluster does not have: %s. Known revisions: %s."
+                             % (", ".join(unknown), ", ".join(sorted(by_name)) or "none"))
+    return planned
 
 
 def _namespace_infos(params, selected, existing, webhooks, target):
@@ -211,7 +221,7 @@ def run(client, params, check_mode=False, want_diff=False):
     if not selected:
         raise nothing_selected(not_selected, matched, selector)
     target = _target_revision(params, revisions, tags)
-    webhooks = injector_webhooks(inventory["mwcs"])
+    webhooks = with_planned_tags(injector_webhooks(inventory["mwcs"]), _planned_tags(params, by_name))
     check = params.get("proxy_image_check") or "formula"
     images = proxy_image_rules(client, inventory, revisions, istio_ns, selected,
                                check if params.get("detect_stale_proxies", True) else "off")

@@ -135,3 +135,11 @@ def no_match_reason(webhooks, ns_labels, pod_labels=None):
                 "label istio.io/rev=%s (known revisions and tags: %s)" % (
                     pod_labels[REV_LABEL], ", ".join(known) or "none"))
     return "the namespace has neither istio.io/rev nor istio-injection"
+
+
+def with_planned_tags(webhooks, planned_tags):
+    """The injector webhooks as if each tag in planned_tags pointed at its revision (check mode of a tag move):
+    a moved tag keeps its selectors and changes the revision it calls."""
+    planned_tags = planned_tags or {}
+    return [dict(hook, revision=planned_tags[hook["tag"]]) if hook.get("tag") in planned_tags else hook
+            for hook in webhooks]

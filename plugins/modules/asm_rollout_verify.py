@@ -165,6 +165,13 @@ options:
         pass its RV(servicemesh.asm.asm_namespace_inject#module:namespaces[].labels) so the plan shows what would
         happen after it.
     type: dict
+  planned_tags:
+    description:
+      - Revision tags to assume pointing at other revisions, as a dictionary tag to revision. Meant for check mode,
+        where moving the tag (M(servicemesh.asm.asm_revision_tag)) wrote nothing, so the plan shows which workloads
+        would restart once it has moved. Only tags that exist are re-pointed; the tag's own selectors stay as they
+        are, as a move keeps them.
+    type: dict
 extends_documentation_fragment:
   - servicemesh.asm.selection
   - servicemesh.asm.auth
@@ -472,6 +479,7 @@ def main():
         detect_stale_proxies=dict(type="bool", default=True),
         proxy_image_check=dict(type="str", choices=["formula", "dry_run", "off"], default="formula"),
         planned_labels=dict(type="dict"),
+        planned_tags=dict(type="dict"),
         progress_file=dict(type="path"),
         heartbeat_file=dict(type="path"),
         heartbeat_timeout=dict(type="int", default=60),

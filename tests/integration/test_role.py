@@ -94,7 +94,7 @@ def test_check_mode_shows_the_plan_and_writes_nothing(seed):
     assert '+    "istio.io/rev": "asm-173-3"' in run.stdout  # the label diff
     assert "check mode: nothing was changed" in run.stdout
     # Planned as if labelled: the five workloads would restart.
-    assert len(re.findall(r"restarted demo/\w+/\S+ by rollout", run.stdout)) == 5, run.stdout[-3000:]
+    assert len(re.findall(r"would restart demo/\w+/\S+ by rollout", run.stdout)) == 5, run.stdout[-3000:]
     assert "istio.io/rev" not in seed.kubectl("get", "ns", "demo", "--show-labels").stdout
 
 

@@ -1,21 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, servicemesh.asm contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""playbooks/upgrade_revision.yml against kubesim's canary cluster: the tag flow moves the tag and restarts
-the namespaces that use it batch by batch; a failed batch moves the tag back and restarts what was done on
-the old revision; the relabel flow moves namespaces labelled with the old revision; --check stores nothing."""
+"""playbooks/upgrade_revision.yml against the canary cluster: the tag flow moves the tag and restarts the
+namespaces that use it batch by batch; a failed batch moves the tag back and restarts what was done on the old
+revision; the relabel flow moves namespaces labelled with the old revision in batches, and a failed batch goes
+back alone (earlier batches stay moved, later ones are untouched); --check stores nothing and lists per batch
+what would restart.  The shared cases run on kubesim and on the real control plane; the rest need kubesim."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
 from ansible_helpers import BIN, ROOT, accepted_writes, ansible_env
 
-pytestmark = pytest.mark.kubesim_only(reason=(
-    "expects kubesim's canary scenario (tags without a tag Service, no istiod-default-validator) and its "
+KUBESIM_CANARY = pytest.mark.kubesim_only(reason=(
+    "expects kubesim's canary scenario (tags without a tag Service, no istiod-default-validator) or its "
     "fault knobs; the real tag flow runs in tests/realcluster/tests/test_revision_tag_real.py"))
 
 OLD, NEW = "asm-173-3", "asm-1162-2"
@@ -49,6 +52,7 @@ def tag_prod_on_old(sim, *namespaces):
         sim.kubectl("label", "namespace", name, "istio.io/rev=prod", "--overwrite")
 
 
+@KUBESIM_CANARY
 def test_tag_flow_moves_the_tag_and_restarts_batch_by_batch(start_sim):
     sim = start_sim("canary")
     tag_prod_on_old(sim, "shop", "unlabelled")
@@ -56,6 +60,12 @@ def test_tag_flow_moves_the_tag_and_restarts_batch_by_batch(start_sim):
     check = upgrade(sim, "-e", "asm_tag=prod", "--check")
     assert check.returncode == 0, check.stdout[-3000:]
     assert "asm-173-3 -> asm-1162-2 (tag prod): 2 namespace(s) in 2 batch(es) of at most 1" in check.stdout
+    # the plan as if the tag had moved: per batch, the workloads that would restart
+    assert "Batch 1 (shop): 2 workload(s) would restart" in check.stdout, check.stdout[-3000:]
+    assert "would restart shop/Deployment/cart by rollout: the API server accepted the restart (dry run)" \
+        in check.stdout
+    assert "Batch 2 (unlabelled): 1 workload(s) would restart" in check.stdout
+    assert [b["status"] for b in play_report(check.stdout)["batches"]] == ["planned", "planned"]
     assert accepted_writes(sim, mark) == []
 
     run = upgrade(sim, "-e", "asm_tag=prod", "-e", "asm_batch_size=1")
@@ -71,6 +81,7 @@ def test_tag_flow_moves_the_tag_and_restarts_batch_by_batch(start_sim):
     assert accepted_writes(sim, mark) == []
 
 
+@KUBESIM_CANARY
 def test_a_failed_batch_moves_the_tag_back_and_restarts_on_the_old_revision(start_sim):
     sim = start_sim("canary")
     tag_prod_on_old(sim, "shop")
@@ -102,3 +113,118 @@ def test_bad_inputs_are_refused_before_anything_is_written(start_sim):
     assert "Give asm_tag (the tag flow) or asm_from_revision (the relabel flow), not both." in run.stdout
     assert "asm_batch_size must be a whole number of at least 1, got 0." in run.stdout
     assert sim.writes(mark) == []
+
+
+# -- the relabel flow in three batches, batch 2 failing (both clusters) ---------------------------------------------
+
+WAVES = ("wave-1", "wave-2", "wave-3")
+POLICY = "no-new-proxies.example.com"
+REFUSED = "failed expression: object.metadata.annotations['istio.io/rev'] != '%s'" % NEW
+
+
+def deploy_on_old(sim, namespace):
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"istio.io/rev": OLD}}}
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                                     {"name": "web", "image": "docker.io/library/nginx:1.27"}]}}}}
+    from kubernetes import client
+    api = sim.api_client()
+    client.CoreV1Api(api).create_namespace(ns)
+    client.AppsV1Api(api).create_namespaced_deployment(namespace, web)
+
+
+def live_pods(sim, namespace):
+    return [p for p in json.loads(sim.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def settled(sim, namespace, replicas=2):
+    pods = live_pods(sim, namespace)
+    statuses = [p["status"].get("containerStatuses") or [] for p in pods]
+    return len(pods) == replicas and all(len(s) == 2 and all(c["ready"] for c in s) for s in statuses)
+
+
+def wait_until(predicate, what, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.5)
+
+
+def refuse_new_proxies(sim, namespace):
+    """A policy refusing pods with the new revision's sidecar in one namespace (validation sees the pod after
+    injection), so that batch cannot roll out while the others can. On the real cluster a
+    ValidatingAdmissionPolicy; on kubesim its admission_deny knob. Returns the clean-up."""
+    if sim.kind == "kubesim":
+        sim.faults(admission_deny=[{"engine": "vap", "verbs": ["create"], "resource": "pods", "namespace": namespace,
+                                    "annotations": {"istio.io/rev": NEW}, "policy": POLICY, "message": REFUSED}])
+        return lambda: sim.faults(admission_deny=[])
+    policy = [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": POLICY},
+         "spec": {"failurePolicy": "Fail",
+                  "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                          "operations": ["CREATE"], "resources": ["pods"]}]},
+                  "validations": [{"expression": "!has(object.metadata.annotations) || "
+                                                 "!('istio.io/rev' in object.metadata.annotations) || "
+                                                 "object.metadata.annotations['istio.io/rev'] != '%s'" % NEW,
+                                   "message": REFUSED}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": POLICY},
+         "spec": {"policyName": POLICY, "validationActions": ["Deny"],
+                  "matchResources": {"namespaceSelector": {"matchLabels": {
+                      "kubernetes.io/metadata.name": namespace}}}}},
+    ]
+    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": policy}))
+    # In force once a dry-run create of a pod carrying the annotation (and no injection to rewrite it) is refused.
+    probe = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "probe", "namespace": namespace, "annotations": {"istio.io/rev": NEW},
+                          "labels": {"sidecar.istio.io/inject": "false"}},
+             "spec": {"containers": [{"name": "c", "image": "docker.io/library/busybox:1.37"}]}}
+    wait_until(lambda: sim.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(probe),
+                                   check=False).returncode != 0, "the ValidatingAdmissionPolicy in force", 60)
+    return lambda: sim.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", POLICY)
+
+
+def play_report(stdout):
+    """The msg of upgrade_revision.yml's Report task."""
+    start = stdout.index("{", stdout.index("TASK [Report]"))
+    return json.JSONDecoder().raw_decode(stdout[start:])[0]["msg"]
+
+
+def namespace_rev(sim, namespace):
+    return json.loads(sim.kubectl("get", "namespace", namespace, "-o", "json").stdout)["metadata"]["labels"].get(
+        "istio.io/rev")
+
+
+def test_relabel_flow_in_three_batches_rolls_back_the_failed_batch_alone(start_sim):
+    """Batch 2's new pods are refused: batch 1 stays on the new revision and verified, batch 2 gets its label back
+    and is restarted and verified on the old revision, batch 3 is not touched; the run fails naming batch 2 and
+    the refusal, and the report says upgraded / rolled_back / untouched."""
+    sim = start_sim("canary")
+    for namespace in WAVES:
+        deploy_on_old(sim, namespace)
+    for namespace in WAVES:
+        wait_until(lambda namespace=namespace: settled(sim, namespace), "%s 2/2 on %s" % (namespace, OLD))
+    untouched = sorted(p["metadata"]["uid"] for p in live_pods(sim, "wave-3"))
+    clean_up = refuse_new_proxies(sim, "wave-2")
+    try:
+        run = upgrade(sim, "-e", "asm_from_revision=%s" % OLD, "-e", "asm_upgrade_namespaces=%s" % ",".join(WAVES),
+                      "-e", "asm_timeout=40")
+    finally:
+        clean_up()
+    out = " ".join(run.stdout.split()).replace('\\"', '"')
+    assert run.returncode != 0, out[-4000:]
+    assert "%s -> %s: 3 namespace(s) in 3 batch(es) of at most 1" % (OLD, NEW) in out
+    assert "Batch 2 (wave-2) failed: " in out and POLICY in out, out[-4000:]
+    assert "Rolled back to %s: wave-2." % OLD in out and "Batches already moved to %s stay there: wave-1." % NEW in out
+    batches = [(b["batch"], b["namespaces"], b["status"]) for b in play_report(run.stdout)["batches"]]
+    assert batches == [(1, ["wave-1"], "upgraded"), (2, ["wave-2"], "rolled_back"), (3, ["wave-3"], "untouched")]
+
+    assert namespace_rev(sim, "wave-1") == NEW and revisions(sim, "wave-1") == {NEW} and settled(sim, "wave-1")
+    assert namespace_rev(sim, "wave-2") == OLD and revisions(sim, "wave-2") == {OLD}
+    wait_until(lambda: settled(sim, "wave-2"), "wave-2 2/2 on the old revision", 30)
+    assert namespace_rev(sim, "wave-3") == OLD
+    assert sorted(p["metadata"]["uid"] for p in live_pods(sim, "wave-3")) == untouched

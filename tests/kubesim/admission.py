@@ -9,7 +9,10 @@ Each rule names what it refuses; the answer is shaped like the real engine's, as
   (`<resource> "<name>" is forbidden: ValidatingAdmissionPolicy '<p>' with binding '<b>' denied request: <msg>`),
   reason Invalid (422) unless the validation sets one, the message repeated as a cause.
 Admission sees a PATCH as an UPDATE and an eviction as a CREATE of pods/eviction; it runs on dry runs too
-(the API server calls webhooks with sideEffects None on dryRun=All).
+(the API server calls webhooks with sideEffects None on dryRun=All), and on the controllers' own writes (the
+ReplicaSet controller's pod creates: a refusal is its FailedCreate event). Validation sees the object after
+mutating admission, so `annotations` can match what Istio's injector added (a CEL expression such as
+`object.metadata.annotations['istio.io/rev'] != 'x'` in a real policy).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from __future__ import annotations
 from .selectors import SelectorError, matches, parse_label_selector
 from .store import ApiError
 
-RULE_KEYS = {"engine", "verbs", "resource", "api_group", "namespace", "name", "label_selector", "code", "message",
-             "policy", "binding", "webhook"}
+RULE_KEYS = {"engine", "verbs", "resource", "api_group", "namespace", "name", "label_selector", "annotations",
+             "code", "message", "policy", "binding", "webhook"}
 ENGINES = {"gatekeeper": ("validation.gatekeeper.sh", 403), "webhook": ("kubesim-policy.example.com", 403),
            "vap": (None, 422)}
 OPERATIONS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE"}
@@ -37,6 +40,10 @@ def check_rules(rules) -> None:
         for verb in rule.get("verbs") or []:
             if verb != "*" and verb.lower() not in OPERATIONS:
                 raise ValueError(f"admission_deny rule {rule!r}: verbs must be among {sorted(OPERATIONS)} or '*'")
+        annotations = rule.get("annotations")
+        if annotations is not None and not (isinstance(annotations, dict)
+                                            and all(isinstance(v, str) for v in annotations.values())):
+            raise ValueError(f"admission_deny rule {rule!r}: annotations must map annotation keys to string values")
         try:
             parse_label_selector(rule.get("label_selector"))
         except SelectorError as exc:
@@ -57,6 +64,8 @@ def _matches(rule: dict, operation: str, res, resource: str, namespace: str | No
     if rule.get("namespace") is not None and rule["namespace"] != scope:
         return False
     if rule.get("name") is not None and rule["name"] != name:
+        return False
+    if any((meta.get("annotations") or {}).get(k) != v for k, v in (rule.get("annotations") or {}).items()):
         return False
     if rule.get("label_selector") is not None:
         return matches(parse_label_selector(rule["label_selector"]), meta.get("labels"))

@@ -156,7 +156,8 @@ class Cluster:
     # -- create ------------------------------------------------------------------------------
     def create(self, res: Resource, obj: dict, namespace: str | None = None, dry_run: bool = False, *,
                admit: bool = False) -> dict:
-        """admit: run validating admission (API requests; kubesim's own controllers are not refused)."""
+        """admit: run validating admission (API requests and the controllers' pod creates, which a real API
+        server admits like any request; kubesim's other bookkeeping writes are not refused)."""
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):

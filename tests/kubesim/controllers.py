@@ -157,7 +157,9 @@ class Controllers:
 
     def _create_pod(self, owner: dict, pod: dict) -> bool:
         try:
-            self.c.create(POD, pod, owner["metadata"]["namespace"])
+            # The ReplicaSet/StatefulSet/DaemonSet/Job controllers create pods through the API server, so
+            # validating admission refuses them like any client (their FailedCreate events show the refusal).
+            self.c.create(POD, pod, owner["metadata"]["namespace"], admit=True)
             return True
         except ApiError as exc:
             self.c.record_event(owner, "Warning", "FailedCreate", f"Error creating: {exc.message}",

@@ -66,9 +66,10 @@ class Sim:
     def state(self) -> dict:
         return self._control("/_kubesim/state")
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120,
+                input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(["kubectl", *args], env=self.env(), capture_output=True, text=True, check=check,
-                              timeout=timeout)
+                              timeout=timeout, input=input)
 
     def api_client(self, context: str | None = None):
         from kubernetes import client, config

@@ -87,6 +87,37 @@ def test_vap_refusal_by_label_selector_is_422_with_the_policy_and_binding(seed):
     assert out.returncode != 0 and "no-restarts.example.com" in out.stderr
 
 
+VAP_INJECTED = {"engine": "vap", "verbs": ["create"], "resource": "pods", "namespace": "demo",
+                "annotations": {"istio.io/rev": "asm-173-3"}, "policy": "no-asm-173-3.example.com",
+                "message": "failed expression: object.metadata.annotations['istio.io/rev'] != 'asm-173-3'"}
+
+
+def test_a_controllers_pod_create_is_refused_after_injection_and_shows_as_failed_create(seed):
+    """Validation runs after mutation and on the controllers' writes too: a policy on the injected annotation
+    refuses the ReplicaSet controller's pod creates (FailedCreate on the ReplicaSet, ReplicaFailure on the
+    Deployment), not the pods the injector leaves alone."""
+    k = kube(seed)
+    seed.kubectl("label", "namespace", "demo", "istio.io/rev=asm-173-3")
+    seed.faults(admission_deny=[VAP_INJECTED])
+    seed.kubectl("rollout", "restart", "deployment/ratings", "-n", "demo")
+
+    def failed_create():
+        events = k.core.list_namespaced_event("demo", field_selector="reason=FailedCreate").items
+        return [e.message for e in events if e.involved_object.kind == "ReplicaSet"]
+    message = wait_for(failed_create, 10, what="the ReplicaSet's FailedCreate event")[0]
+    assert message.startswith('Error creating: pods "ratings-') and "no-asm-173-3.example.com" in message, message
+    assert "denied request: failed expression" in message
+
+    def replica_failure():
+        return [c for c in k.apps.read_namespaced_deployment("ratings", "demo").status.conditions or []
+                if c.type == "ReplicaFailure" and c.status == "True"]
+    wait_for(replica_failure, 10, what="the Deployment's ReplicaFailure condition")
+    # the namespace legacy's pods get no sidecar, so no annotation: the policy does not refuse them
+    seed.faults(admission_deny=[dict(VAP_INJECTED, namespace="legacy")])
+    seed.kubectl("rollout", "restart", "deployment/legacy-app", "-n", "legacy")
+    seed.kubectl("rollout", "status", "deployment/legacy-app", "-n", "legacy", "--timeout=20s")
+
+
 def test_eviction_refusal_and_code_override(seed):
     k = kube(seed)
     pod = next(p for p in k.core.list_namespaced_pod("demo").items if p.metadata.name.startswith("mysql-0"))

@@ -10,7 +10,8 @@ import pytest
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import webhooks
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
-    check_inject, injector_webhooks, is_injector_configuration, no_match_reason, selector_matches)
+    check_inject, injector_webhooks, is_injector_configuration, no_match_reason, selector_matches,
+    with_planned_tags)
 
 from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.istio_objects import (
     expr, injector_mwc,
@@ -152,6 +153,15 @@ def test_namespace_rev_label_with_a_tag_resolves_to_the_tag_target():
     assert len(matched) == 1
     assert reason == "webhook istio-revision-tag-default/rev.namespace.sidecar-injector.istio.io (revision " \
                      "asm-173-3, tag default)"
+
+
+def test_planned_tags_repoint_the_tag_and_leave_the_rest():
+    planned = with_planned_tags(canary_hooks(), {"default": NEW})
+    assert check_inject(planned, "shop", {"istio.io/rev": "default"})[0] == NEW
+    assert check_inject(planned, "legacy", {"istio-injection": "enabled"})[0] == NEW  # the default tag's extra hooks
+    assert check_inject(planned, "shop", {"istio.io/rev": OLD})[0] == OLD  # the revision's own webhooks stay
+    assert check_inject(canary_hooks(), "shop", {"istio.io/rev": "default"})[0] == OLD  # not changed in place
+    assert with_planned_tags(canary_hooks(), None) == canary_hooks()
 
 
 def test_istio_injection_enabled_uses_the_default_revision():
