@@ -69,18 +69,32 @@ def _names(names):
     return _part(("names",) + names, lambda: list(names))
 
 
+def injected_revision(annotations):
+    """The revision whose injector injected the pod (from sidecar.istio.io/status; `default` for an unrevisioned
+    install, `unknown` when the annotation is not JSON), or None when it was not injected."""
+    if not annotations.get(STATUS_ANNOTATION):
+        return None
+    try:
+        status = json.loads(annotations[STATUS_ANNOTATION])
+    except ValueError:
+        return "unknown"
+    return (status.get("revision") or "default") if isinstance(status, dict) else "unknown"
+
+
+def proxy_revision(pod):
+    """The revision of the proxy a pod runs, or None: not injected, or finished (Succeeded/Failed: no proxy runs)."""
+    if ((pod.get("status") or {}).get("phase")) in ("Succeeded", "Failed"):
+        return None
+    return injected_revision((pod.get("metadata") or {}).get("annotations") or {})
+
+
 def compact(pod):
     """The few fields the rollout needs, so 30,000 pods stay small in memory."""
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     annotations = meta.get("annotations") or {}
     owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
     proxy, native = proxy_container(spec)
-    injected_revision = None
-    if annotations.get(STATUS_ANNOTATION):
-        try:
-            injected_revision = _shared(json.loads(annotations[STATUS_ANNOTATION]).get("revision") or "default")
-        except ValueError:
-            injected_revision = "unknown"
+    revision = injected_revision(annotations)
     restartable = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     statuses = dict((_shared(s["name"]), _status(s)) for s in (status.get("initContainerStatuses") or [])
                     + (status.get("containerStatuses") or []))
@@ -99,7 +113,7 @@ def compact(pod):
         "phase": _shared(status.get("phase")), "reason": _shared(status.get("reason")),
         "terminating": bool(meta.get("deletionTimestamp")),
         "proxy": _part(("proxy", image, native), lambda: {"image": image, "native": native}) if proxy else None,
-        "injected_revision": injected_revision,
+        "injected_revision": _shared(revision),
         # What ProxyConfig selectors and the injection template read (shared: pods of a template agree).
         "labels": _part(("labels",) + labels, lambda: dict(labels)),
         "inject_annotations": _part(("inputs",) + inputs, lambda: dict(inputs)),

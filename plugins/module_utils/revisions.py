@@ -19,6 +19,7 @@ import time
 
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
 from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
+from ansible_collections.servicemesh.asm.plugins.module_utils.pods import proxy_revision
 from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import proxy_image
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
     INJECTION_LABEL, REV_LABEL, injector_webhooks, is_injector_configuration)
@@ -283,6 +284,17 @@ def choose_revision(revisions, tags, requested=None, prefer=None, allow_unready=
                         "prefer to one of: %s." % ("; ".join(describe(r) for r in ready), ", ".join(PREFER_CHOICES)))
 
 
+def count_proxies(client):
+    """Running pods per revision whose proxy it injected, across the cluster (like the proxies istioctl's
+    uninstall checks for): a revision without namespaces can still serve the pods not restarted yet."""
+    counts = {}
+    for revision in client.list(api_path("v1", "pods"), transform=proxy_revision,
+                                action="list pods (cluster scope)"):
+        if revision:
+            counts[revision] = counts.get(revision, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def run(client, params, check_mode=False, want_diff=False):
     """asm_revision_info: discovery facts and the chosen revision (read-only)."""
     istio_namespace = params["istio_namespace"]
@@ -293,6 +305,10 @@ def run(client, params, check_mode=False, want_diff=False):
               "default_revision": default, "revision": None, "revision_reason": None,
               "istiod_pods": [dict((k, v) for k, v in pod_row(p, now).items() if k not in ("is_ready", "image"))
                               for p in sorted(inventory["pods"], key=lambda p: p["metadata"]["name"])]}
+    if params.get("count_proxies"):
+        result["proxies"] = count_proxies(client)
+        for rev in revisions:
+            rev["proxies"] = result["proxies"].get(rev["name"], 0)
     try:
         result["revision"], result["revision_reason"] = choose_revision(
             revisions, tags, params.get("revision"), params.get("prefer"), params.get("allow_unready"))

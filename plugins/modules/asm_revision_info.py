@@ -55,6 +55,14 @@ options:
         RV(revision_reason) says why.
     type: bool
     default: true
+  count_proxies:
+    description:
+      - Also count, per revision, the running pods whose sidecar it injected (from their C(sidecar.istio.io/status)
+        annotation), in RV(revisions[].proxies) and RV(proxies). A revision that no namespace uses can still serve
+        pods that were not restarted yet; only one with neither is safe to uninstall.
+      - Lists every pod in the cluster, so it needs C(list) on pods at cluster scope.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - servicemesh.asm.auth
   - ansible.builtin.action_common_attributes
@@ -97,6 +105,16 @@ EXAMPLES = r"""
   servicemesh.asm.asm_revision_info:
     require_revision: false
   register: asm
+
+- name: Revisions that nothing uses any more (no namespace, no running proxy)
+  servicemesh.asm.asm_revision_info:
+    require_revision: false
+    count_proxies: true
+  register: asm
+
+- name: Show them
+  ansible.builtin.debug:
+    msg: "{{ asm.revisions | rejectattr('namespaces') | selectattr('proxies', 'equalto', 0) | map(attribute='name') }}"
 """
 
 RETURN = r"""
@@ -195,6 +213,16 @@ revisions:
     native_sidecars:
       description: The injector's C(ENABLE_NATIVE_SIDECARS) setting (true, false, auto) when set.
       type: str
+    proxies:
+      description: Running pods whose sidecar this revision injected.
+      type: int
+      returned: when O(count_proxies=true)
+proxies:
+  description: Running injected pods per revision, including revisions that have no control plane any more (their
+    pods need a restart).
+  returned: when O(count_proxies=true)
+  type: dict
+  sample: {asm-173-3: 12, asm-1162-2: 40}
 tags:
   description: Revision tag to revision, like C(istioctl tag list).
   returned: always
@@ -268,6 +296,7 @@ def main():
         prefer=dict(type="str", choices=list(PREFER_CHOICES)),
         allow_unready=dict(type="bool", default=False),
         require_revision=dict(type="bool", default=True),
+        count_proxies=dict(type="bool", default=False),
         **AUTH_ARG_SPEC
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -6,8 +6,10 @@ and managed clusters: discovery, the revision choice and its failure messages.""
 
 from __future__ import annotations
 
-import pytest
 import re
+import time
+
+import pytest
 
 from ansible_helpers import accepted_writes, ansible_doc, run_adhoc, run_playbook, write_summary
 
@@ -209,3 +211,29 @@ def test_ansible_doc_renders():
         assert option in text, option
     assert "servicemesh.asm.asm_revision_info:" in text      # the examples
     assert "labels_text" in text and "revision_reason" in text  # return values
+
+
+def test_count_proxies_tells_a_revision_without_namespaces_from_an_unused_one(start_sim):
+    """payments is relabelled to the old revision but not restarted: asm-1162-2 has no namespace left, yet its two
+    billing proxies still run, so it is not safe to uninstall; once payments is restarted it has neither."""
+    sim = start_sim("canary")
+    sim.kubectl("label", "namespace", "payments", "istio.io/rev=asm-173-3", "--overwrite")
+
+    def revisions():
+        rc, status, result, stdout = run_adhoc(INFO, "kubeconfig=%s require_revision=false count_proxies=true"
+                                               % sim.kubeconfig)
+        assert (rc, status) == (0, "SUCCESS"), stdout
+        return result, by_name(result["revisions"])
+    result, revs = revisions()
+    assert revs["asm-1162-2"]["namespaces"] == [] and revs["asm-1162-2"]["proxies"] == 2
+    # shop 3 pods + legacy 1 through the default tag; unlabelled's pod has no sidecar
+    assert revs["asm-173-3"]["proxies"] == 4 and result["proxies"] == {"asm-1162-2": 2, "asm-173-3": 4}
+
+    sim.kubectl("rollout", "restart", "deployment/billing", "-n", "payments")
+    sim.kubectl("rollout", "status", "deployment/billing", "-n", "payments", "--timeout=120s")
+    deadline = time.monotonic() + 60
+    while revisions()[1]["asm-1162-2"]["proxies"] and time.monotonic() < deadline:
+        time.sleep(1)  # the old pods terminate after rollout status returns
+    result, revs = revisions()
+    assert (revs["asm-1162-2"]["namespaces"], revs["asm-1162-2"]["proxies"]) == ([], 0)
+    assert result["proxies"] == {"asm-173-3": 6}

@@ -220,8 +220,10 @@ def test_relabel_flow_in_three_batches_rolls_back_the_failed_batch_alone(start_s
     assert "%s -> %s: 3 namespace(s) in 3 batch(es) of at most 1" % (OLD, NEW) in out
     assert "Batch 2 (wave-2) failed: " in out and POLICY in out, out[-4000:]
     assert "Rolled back to %s: wave-2." % OLD in out and "Batches already moved to %s stay there: wave-1." % NEW in out
-    batches = [(b["batch"], b["namespaces"], b["status"]) for b in play_report(run.stdout)["batches"]]
+    report = play_report(run.stdout)
+    batches = [(b["batch"], b["namespaces"], b["status"]) for b in report["batches"]]
     assert batches == [(1, ["wave-1"], "upgraded"), (2, ["wave-2"], "rolled_back"), (3, ["wave-3"], "untouched")]
+    assert (report["from_revision"], report["to_revision"], report["unused_revisions"]) == (OLD, NEW, [])
 
     assert namespace_rev(sim, "wave-1") == NEW and revisions(sim, "wave-1") == {NEW} and settled(sim, "wave-1")
     assert namespace_rev(sim, "wave-2") == OLD and revisions(sim, "wave-2") == {OLD}

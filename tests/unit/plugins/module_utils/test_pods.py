@@ -275,3 +275,22 @@ def test_problem_istio_proxy_not_ready():
 def test_problem_app_not_ready():
     expected = ("not ready: app", "the application's readiness probe is failing")
     assert problem(compact(pod(app_ready=False))) == expected
+
+
+@pytest.mark.parametrize("annotations, expected", [
+    ({}, None),
+    ({"sidecar.istio.io/status": '{"revision": "asm-173-3"}'}, "asm-173-3"),
+    ({"sidecar.istio.io/status": '{"initContainers": ["istio-init"]}'}, "default"),  # unrevisioned install
+    ({"sidecar.istio.io/status": "not json"}, "unknown"),
+    ({"sidecar.istio.io/status": '["a list"]'}, "unknown"),
+])
+def test_injected_revision(annotations, expected):
+    assert podlib.injected_revision(annotations) == expected
+
+
+@pytest.mark.parametrize("phase, expected", [("Running", "asm-173-3"), ("Pending", "asm-173-3"), (None, "asm-173-3"),
+                                             ("Succeeded", None), ("Failed", None)])
+def test_proxy_revision_counts_no_finished_pod(phase, expected):
+    pod = {"metadata": {"annotations": {"sidecar.istio.io/status": '{"revision": "asm-173-3"}'}},
+           "status": {"phase": phase} if phase else {}}
+    assert podlib.proxy_revision(pod) == expected
