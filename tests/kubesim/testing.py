@@ -66,10 +66,9 @@ class Sim:
     def state(self) -> dict:
         return self._control("/_kubesim/state")
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120,
-                input: str | None = None) -> subprocess.CompletedProcess:
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(["kubectl", *args], env=self.env(), capture_output=True, text=True, check=check,
-                              timeout=timeout, input=input)
+                              timeout=timeout)
 
     def api_client(self, context: str | None = None):
         from kubernetes import client, config

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.servicemesh.asm.plugins.filter.inputs import FilterModule
 from ansible_collections.servicemesh.asm.plugins.module_utils.options import option_errors
-from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import SelectionError, _validate
+from ansible_collections.servicemesh.asm.plugins.module_utils.rollout import SelectionError, _planned_tags, _validate
 
 
 def test_valid_options_have_no_errors_at_the_bounds():
@@ -49,3 +49,12 @@ def test_cluster_wide_scope_depends_on_the_share_of_the_cluster_selected():
     assert cluster_wide(21, 1000) and cluster_wide(1000, 1000)
     assert cluster_wide(4, 10)  # most of a small cluster: one list is cheaper than four
     assert not cluster_wide(3, 3)
+
+
+def test_planned_tags_must_name_known_revisions():
+    known = {"asm-173-3": {}, "asm-1162-2": {}}
+    assert _planned_tags({"planned_tags": {"prod": "asm-1162-2"}}, known) == {"prod": "asm-1162-2"}
+    assert _planned_tags({}, known) == {}
+    with pytest.raises(SelectionError, match=r"planned_tags names revisions the cluster does not have: "
+                                             r"prod -> asm-999-9\. Known revisions: asm-1162-2, asm-173-3\."):
+        _planned_tags({"planned_tags": {"prod": "asm-999-9"}}, known)
