@@ -125,7 +125,7 @@ unit: setup
 # clusters, so on 2 cores this halves the wall time (23 -> 11 min). XDIST= runs them in one process.
 XDIST ?= -n 2 --dist loadfile
 integration: setup
-	$(call run_pytest,tests/integration,$(XDIST))
+	$(call run_pytest,tests/integration,$(XDIST) --durations=15)
 
 # The tarball, built afresh each time (the build takes about a second).
 build: setup
@@ -154,9 +154,11 @@ units: build
 	@$(UNPACK_TARBALL)
 	cd $(SANITY_DIR) && ansible-test units --python 3.11 --local
 
-# integration-real builds the real control plane's binaries once per machine (~10 min cold; a kept
-# machine reuses them from ~/.cache/servicemesh-asm/realcluster) and runs its tier.
-test: setup lint unit integration integration-real importer sanity units docs
+# lint unit integration importer sanity units docs, then integration-real. The real control plane's
+# binaries (built once per machine, reused from ~/.cache/servicemesh-asm/realcluster) build in the
+# background meanwhile: scripts/test.sh.
+test: setup
+	PYTHON=$(PYTHON) MAKE="$(MAKE)" scripts/test.sh
 
 # ---------------------------------------------------------------------------------------------
 # the simulated cluster
@@ -229,4 +231,4 @@ endif
 # scenario), the tier keeps each file on one worker (test_seed.py's tests run in order on one cluster).
 integration-real: setup realcluster-build
 	$(call run_pytest,tests/realcluster/tests,$(XDIST))
-	$(call run_pytest,tests/integration,--cluster=real -rs $(if $(XDIST),-n 2 --dist load,))
+	$(call run_pytest,tests/integration,--cluster=real -rs --durations=15 $(if $(XDIST),-n 2 --dist load,))

@@ -141,8 +141,9 @@ def build(binary: Binary) -> float:
     cmd = ["go", "build", "-o", str(tmp), "-trimpath"]
     if binary.tags:
         cmd += ["-tags", ",".join(binary.tags)]
-    if binary.ldflags:
-        cmd += ["-ldflags", " ".join(binary.ldflags)]
+    # -s -w (no symbol table, no DWARF) as Kubernetes' and Istio's release builds do: it shortens the
+    # link of these 100-MB binaries; stack traces still work.
+    cmd += ["-ldflags", " ".join(("-s", "-w", *binary.ldflags))]
     cmd.append(binary.package)
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false", GOWORK="off",
                GOTOOLCHAIN="local", GOPROXY=os.environ.get("GOPROXY") or "https://proxy.golang.org")
