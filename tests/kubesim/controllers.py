@@ -28,6 +28,11 @@ DEPLOYMENT, REPLICASET = BY_KIND["Deployment"], BY_KIND["ReplicaSet"]
 STATEFULSET, DAEMONSET, JOB = BY_KIND["StatefulSet"], BY_KIND["DaemonSet"], BY_KIND["Job"]
 PROXY_CONTAINERS = ("istio-init", "istio-validation", "istio-proxy")
 CRASH_BACKOFF = (10, 20, 40, 80, 160, 300)  # kubelet's CrashLoopBackOff schedule, capped at 5 min
+# The ReplicaSet, StatefulSet, DaemonSet and Job controllers requeue a sync that failed with their work
+# queue's rate limiter (AddRateLimited; Forget after a sync that succeeds): per item 5 ms * 2^failures, at
+# most 1000 s (client-go util/workqueue default_rate_limiters.go, DefaultTypedControllerRateLimiter). So a
+# controller whose creates were refused for a while retries only minutes later once the cause is gone.
+RETRY_BASE_SECONDS, RETRY_MAX_SECONDS = 0.005, 1000.0
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -92,6 +97,9 @@ class Controllers:
         self.runtime: dict[str, PodRuntime] = {}
         self._hashes: dict[tuple, str] = {}
         self._deadline_checks: set[tuple] = set()
+        self._failed_create: dict[str, str] = {}
+        self._sync_failures: dict[str, int] = {}
+        self._retry_pending: set[str] = set()
         self.pilot_waiters: dict[str, set] = {}
         self._next_node = 0
         self.jitter = random.Random(cluster.seed)  # its own stream: jittered pods must not shift generated names
@@ -160,14 +168,34 @@ class Controllers:
             # The ReplicaSet/StatefulSet/DaemonSet/Job controllers create pods through the API server, so
             # validating admission refuses them like any client (their FailedCreate events show the refusal).
             self.c.create(POD, pod, owner["metadata"]["namespace"], admit=True)
+            self._sync_failures.pop(owner["metadata"]["uid"], None)
             return True
         except ApiError as exc:
             self.c.record_event(owner, "Warning", "FailedCreate", f"Error creating: {exc.message}",
                                 f"{owner['kind'].lower()}-controller")
             self._failed_create[owner["metadata"]["uid"]] = exc.message
+            self._retry_failed_sync(owner)
             return False
 
-    _failed_create: dict = {}
+    def _retry_failed_sync(self, owner: dict) -> None:
+        """One rate-limited retry per failed sync (see RETRY_BASE_SECONDS). Simplified: a successful create
+        forgets the failures (upstream: a whole successful sync), and a retry already pending is not
+        rescheduled (upstream counts each failed sync, event-triggered ones too: it backs off faster)."""
+        meta = owner["metadata"]
+        uid = meta["uid"]
+        if uid in self._retry_pending:
+            return
+        failures = self._sync_failures.get(uid, 0)
+        self._sync_failures[uid] = failures + 1
+        self._retry_pending.add(uid)
+        handler, namespace, name = owner["kind"].lower(), meta["namespace"], meta["name"]
+
+        def retry():
+            self._retry_pending.discard(uid)
+            self.c.enqueue(handler, namespace, name)
+        self.c.clock.call_later(min(RETRY_BASE_SECONDS * 2 ** failures, RETRY_MAX_SECONDS), retry)
+        if self.c.wakeup is not None:
+            self.c.wakeup.set()
 
     def _pod_from_template(self, owner: dict, name: str | None, extra_labels: dict) -> dict:
         template = copy.deepcopy(owner["spec"]["template"])
@@ -196,8 +224,7 @@ class Controllers:
         if len(pods) < want:
             for _ in range(want - len(pods)):
                 pod = self._pod_from_template(rs, None, {})
-                if not self._create_pod(rs, pod):
-                    self.c.later(5, "replicaset", ns, name)  # controller requeue with backoff
+                if not self._create_pod(rs, pod):  # requeued by _create_pod
                     break
             pods = [p for p in self._owned_pods(rs) if active(p)]
         elif len(pods) > want:
@@ -218,8 +245,15 @@ class Controllers:
             self.c.later(min_ready, "replicaset", ns, name)
         failure = self._failed_create.get(uid)
         if failure:
-            status["conditions"] = [_condition("ReplicaFailure", "True", "FailedCreate", failure, self.c.clock.iso(),
-                                               (rs.get("status") or {}).get("conditions"))]
+            previous = next((c for c in (rs.get("status") or {}).get("conditions") or []
+                             if c.get("type") == "ReplicaFailure"), None)
+            # SetCondition (replicaset/replica_set_utils.go) keeps a condition whose status and reason are
+            # unchanged, message and times included: retries do not rewrite the status (nor wake the RS again).
+            if previous and (previous.get("status"), previous.get("reason")) == ("True", "FailedCreate"):
+                status["conditions"] = [previous]
+            else:
+                status["conditions"] = [_condition("ReplicaFailure", "True", "FailedCreate", failure,
+                                                   self.c.clock.iso(), None)]
         self._write_status(REPLICASET, rs, {k: v for k, v in status.items() if v or k == "replicas"})
 
     # -- Deployment --------------------------------------------------------------------------
@@ -400,7 +434,11 @@ class Controllers:
         failure = next((c for rs in all_rs for c in (rs.get("status") or {}).get("conditions") or []
                         if c["type"] == "ReplicaFailure"), None)
         if failure:
-            conditions.append({**failure})
+            # SetDeploymentCondition (deployment/util/deployment_util.go): same status and reason, kept as it was.
+            same = (failure.get("status"), failure.get("reason"))
+            kept = next((c for c in prev if c["type"] == "ReplicaFailure"
+                         and (c.get("status"), c.get("reason")) == same), None)
+            conditions.append({**(kept or failure)})
         status["conditions"] = conditions
         self._write_status(DEPLOYMENT, d, status)
 
@@ -437,8 +475,7 @@ class Controllers:
                 new["spec"]["hostname"] = f"{name}-{ordinal}"
                 if spec.get("serviceName"):
                     new["spec"]["subdomain"] = spec["serviceName"]
-                if not self._create_pod(sts, new):
-                    self.c.later(5, "statefulset", ns, name)
+                self._create_pod(sts, new)  # a failure is requeued by _create_pod
                 blocked = True
                 if ordered:
                     break
@@ -488,8 +525,7 @@ class Controllers:
                           "pod-template-generation": str(ds["metadata"].get("generation", 1))}
                 pod = self._pod_from_template(ds, None, labels)
                 pod["spec"]["nodeName"] = node
-                if not self._create_pod(ds, pod):
-                    self.c.later(5, "daemonset", ns, name)
+                self._create_pod(ds, pod)  # a failure is requeued by _create_pod
         strategy = spec.get("updateStrategy", {})
         if strategy.get("type", "RollingUpdate") == "RollingUpdate":
             rolling = strategy.get("rollingUpdate") or {}
@@ -532,8 +568,7 @@ class Controllers:
             for _ in range(max(0, missing)):
                 labels = {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
                           "batch.kubernetes.io/job-name": name, "job-name": name}
-                if not self._create_pod(job, self._pod_from_template(job, None, labels)):
-                    self.c.later(5, "job", ns, name)
+                if not self._create_pod(job, self._pod_from_template(job, None, labels)):  # requeued by _create_pod
                     break
             running = [p for p in self._owned_pods(job) if active(p)]
         now = self.c.clock.iso()

@@ -118,6 +118,27 @@ def test_a_controllers_pod_create_is_refused_after_injection_and_shows_as_failed
     seed.kubectl("rollout", "status", "deployment/legacy-app", "-n", "legacy", "--timeout=20s")
 
 
+def test_a_refused_replicaset_retries_on_its_work_queues_backoff(seed):
+    """After 6 s of refused creates the ReplicaSet controller's next retry is about 4 s away (5 ms * 2^n): lifting
+    the policy does not bring the pods at once, they come with that retry, as on a real cluster."""
+    k = kube(seed)
+    seed.kubectl("label", "namespace", "demo", "istio.io/rev=asm-173-3")
+    seed.faults(admission_deny=[VAP_INJECTED])
+    restarted = time.monotonic()
+    seed.kubectl("rollout", "restart", "deployment/ratings", "-n", "demo")
+
+    def status():
+        d = k.apps.read_namespaced_deployment("ratings", "demo")
+        failing = any(c.type == "ReplicaFailure" and c.status == "True" for c in d.status.conditions or [])
+        return failing, d.status.updated_replicas or 0
+    wait_for(lambda: status()[0], 5, what="the Deployment's ReplicaFailure condition")
+    time.sleep(max(0.0, restarted + 6 - time.monotonic()))
+    seed.faults(admission_deny=[])
+    time.sleep(2)
+    assert status() == (True, 0), "retried before its backoff was over"
+    wait_for(lambda: status() == (False, 1), 20, what="the retry after the backoff")
+
+
 def test_eviction_refusal_and_code_override(seed):
     k = kube(seed)
     pod = next(p for p in k.core.list_namespaced_pod("demo").items if p.metadata.name.startswith("mysql-0"))
