@@ -31,6 +31,10 @@ EVALUATE_EVERY = 0.2  # seconds between judgements while events stream in
 EVICTION_RETRY_SECONDS = 2.0
 FAILED_CREATE_CHECK_SECONDS = 3.0  # how often a stalled StatefulSet/DaemonSet's FailedCreate Events are listed
 FAILED_CREATE_AFTER = 2.0  # seconds a StatefulSet/DaemonSet restart may take before its Events are looked at
+# A Deployment reports the ReplicaFailure of any of its ReplicaSets (the deployment controller's
+# getReplicaFailures), so after a fresh restart of a stuck rollout the old ReplicaSet's failure shows
+# until its controller has synced it, scaled to 0. Only a failure still there after this long counts.
+STALE_FAILURE_SECONDS = 10.0
 WORKLOAD_API = {"Deployment": ("apps/v1", "deployments"), "StatefulSet": ("apps/v1", "statefulsets"),
                 "DaemonSet": ("apps/v1", "daemonsets")}
 DRY_RUN = {"dryRun": "All"}
@@ -72,6 +76,8 @@ class Action(object):
         self.server_started = None  # the API server's clock when our first write was accepted
         self.old_uids = set()
         self.wrote = False
+        self.forced = bool(record.get("forced"))  # restarted even if already rolling
+        self.failure_before = None  # the Deployment's ReplicaFailure before our restart
 
     @property
     def label(self):
@@ -111,6 +117,9 @@ class Wait(Action):
             self.message = "waiting for the controller to observe the restart"
             return None
         failure = replica_failure(w)
+        if failure and failure == self.failure_before and now - self.started < STALE_FAILURE_SECONDS:
+            self.message = "waiting for the old ReplicaSet's failure to clear"
+            return None
         if failure:
             return self.finish("failed", now, "new pods cannot be created: %s" % failure)
         done, failed, message = rollout_status(w)
@@ -133,8 +142,10 @@ class Rollout(Wait):
 
     def start(self, ex, now):
         self.begin(ex, now)
-        if not ex.check_mode and "force_restart" not in self.reasons and self._done_by_someone_else(ex, now):
+        if not ex.check_mode and not self.forced and self._done_by_someone_else(ex, now):
             return None
+        before = ex.workload(self.key)
+        self.failure_before = replica_failure(before) if before is not None else None
         api_version, plural = WORKLOAD_API[self.kind]
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from ansible_collections.servicemesh.asm.plugins.module_utils import pods as podlib
 from ansible_collections.servicemesh.asm.plugins.module_utils.workloads import (
-    RESTARTABLE, below_partition, rollout_status, workload_of)
+    RESTARTABLE, below_partition, rollout_status, stuck_rollout, workload_of)
 
 RESTART_CHOICES = ("rollout", "delete_pods", "none")
+# Reasons of workloads whose pods are all as expected but whose own rollout has not finished.
+ROLLOUT_STUCK = "rollout stuck"
+ROLLOUT_UNDER_WAY = "rollout under way"
 # Pod labels the injector webhooks' objectSelectors read (the object./rev.object. webhooks).
 POD_INJECTION_LABELS = ("sidecar.istio.io/inject", "istio.io/rev")
 
@@ -71,6 +74,8 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
         for key in workloads:
             if key[1] in ns_infos and key not in needs:
                 needs[key] = {"pods": [], "uids": [], "reasons": {"force_restart": 1}}
+    if restart != "none":
+        _add_unfinished_rollouts(needs, held_back, ns_infos, workloads)
     actions, skipped = [], []
     for key in sorted(held_back):
         w = workloads[key]
@@ -90,7 +95,9 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
             record.update(reason=skip, verified=verify)
             skipped.append(record)
             continue
-        record["method"] = _method(w, kind, restart, "force_restart" in entry["reasons"])
+        # A stuck rollout gets a fresh restart even when it is under way: following it would only wait.
+        record["forced"] = "force_restart" in entry["reasons"] or bool(w is not None and stuck_rollout(w))
+        record["method"] = _method(w, kind, restart, record["forced"])
         actions.append(record)
     if delete_bare_pods:
         for pod in bare:
@@ -99,6 +106,19 @@ def build_plan(ns_infos, pods, replicasets, workloads, restart="rollout", force_
                             "uids": [bare_uids[(pod["namespace"], pod["name"])]],
                             "reasons": {pod["reason"]: 1}, "method": "delete"})
     return {"actions": actions, "skipped": skipped, "bare": bare}
+
+
+def _add_unfinished_rollouts(needs, held_back, ns_infos, workloads):
+    """Workloads whose pods all look right but whose rollout has not finished: the pods that will run
+    are not there yet, so verifying the ones there now would pass too early. A stuck rollout (see
+    stuck_rollout) is restarted afresh, one under way is waited for."""
+    for key, w in workloads.items():
+        if key in needs or key in held_back or key[1] not in ns_infos or w.get("skip"):
+            continue
+        if stuck_rollout(w):
+            needs[key] = {"pods": [], "uids": [], "reasons": {ROLLOUT_STUCK: 1}}
+        elif w["kind"] in RESTARTABLE and not w["paused"] and not rollout_status(w)[0]:
+            needs[key] = {"pods": [], "uids": [], "reasons": {ROLLOUT_UNDER_WAY: 1}}
 
 
 def _skip_reason(key, w, info, restart):

@@ -101,6 +101,21 @@ def replica_failure(w):
     return failure.get("message") if failure.get("status") == "True" else None
 
 
+def stuck_rollout(w):
+    """Why a workload's rollout will not finish by itself, or None: its progress deadline passed, or
+    (a Deployment) its new ReplicaSet cannot create pods. The ReplicaSet controller retries a failed
+    create only on its work queue's backoff (exponential, up to 1000 s), so after the cause is gone
+    (an injector back up, labels put back) the rollout may still stall for minutes; a fresh restart
+    makes a new ReplicaSet, which creates its pods at once."""
+    if w["kind"] not in RESTARTABLE or w["paused"]:
+        return None
+    done, failed, message = rollout_status(w)
+    if failed:
+        return message
+    failure = None if done else replica_failure(w)
+    return "new pods cannot be created: %s" % failure if failure else None
+
+
 def restart_patch(now_rfc3339):
     """What `kubectl rollout restart` sends (kubectl/pkg/polymorphichelpers/objectrestarter.go)."""
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_rfc3339}}}}}

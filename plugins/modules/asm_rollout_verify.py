@@ -27,6 +27,11 @@ description:
     eviction is retried until O(timeout)). Paused Deployments, Job pods and workloads matched by
     O(skip_workloads) are reported, not touched. Bare pods (no controller) are never deleted unless
     O(delete_bare_pods=true). At most O(max_concurrent) workloads roll at the same time.
+  - A workload whose pods are all as expected but whose own rollout has not finished is not verified on the pods
+    it is about to replace. One under way is waited for (reason C(rollout under way)). A stuck one (a Deployment
+    whose new pods cannot be created, or past its progress deadline, for instance a restart an admission policy
+    refused before) is restarted afresh (reason C(rollout stuck)), unless O(restart=none). The stuck ReplicaSet
+    would retry only on its controller's backoff, a new one creates its pods at once.
   - Nothing restarts when the namespace's labels would not make the injector inject the expected revision
     (restarting would not help), or when the expected revision has no ready control plane.
   - B(Verify.) Waits, with watches rather than polling, until every restarted workload has rolled out (the checks

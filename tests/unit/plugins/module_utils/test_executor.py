@@ -476,3 +476,37 @@ def test_heartbeat_ages(tmp_path):
     fresh.unlink()
     assert started() is True  # removed: the caller is gone
     assert Heartbeat(None, 60)() is False
+
+
+STUCK_CONDITIONS = [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"},
+                    {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": WEBHOOK_DOWN}]
+
+
+def test_a_stuck_rollout_is_restarted_and_its_old_failure_ignored_for_a_while():
+    client = Client()
+    stuck = compact_workload(deployment("reviews", updated=0, conditions=STUCK_CONDITIONS), "Deployment")
+    ex = make(workloads=[stuck], client=client)
+    action = make_action(dict(rollout_record("reviews"), forced=True, reasons={"rollout stuck": 1}))
+    start = time.monotonic()
+    action.start(ex, start)
+    assert [c[1] for c in client.writes()] == ["/apis/apps/v1/namespaces/demo/deployments/reviews"]
+    # The controller has observed the restart; the condition is still the old ReplicaSet's.
+    ex.cols["Deployment"].put(compact_workload(deployment("reviews", generation=3, observed=3, updated=0,
+                                                          conditions=STUCK_CONDITIONS), "Deployment"))
+    assert action.step(ex, start + 1) is None and action.state == "running"
+    assert action.message == "waiting for the old ReplicaSet's failure to clear"
+    # Still there long after the restart: the new ReplicaSet cannot create pods either.
+    action.step(ex, start + executor.STALE_FAILURE_SECONDS + 1)
+    assert action.state == "failed" and action.message == "new pods cannot be created: " + WEBHOOK_DOWN
+
+
+def test_a_failure_that_appears_after_the_restart_fails_it_at_once():
+    client = Client()
+    ex = make(workloads=[compact_workload(deployment("reviews"), "Deployment")], client=client)
+    action = make_action(rollout_record("reviews"))
+    start = time.monotonic()
+    action.start(ex, start)
+    ex.cols["Deployment"].put(compact_workload(deployment("reviews", generation=3, observed=3, updated=0,
+                                                          conditions=STUCK_CONDITIONS), "Deployment"))
+    action.step(ex, start + 1)
+    assert action.state == "failed" and action.message.startswith("new pods cannot be created: Error creating")

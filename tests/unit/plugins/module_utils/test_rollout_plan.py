@@ -251,3 +251,56 @@ def test_pod_level_opt_in_is_judged_per_pod():
     actions = by_name(c.plan(images={REV: PROXY_IMAGE})["actions"])
     assert "mysql" not in actions
     assert sorted(actions) == ["log-agent", "reviews"]
+
+
+REPLICA_FAILURE = [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                   {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"},
+                   {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                    "message": 'pods "reviews-7f9d-" is forbidden: ValidatingAdmissionPolicy denied'}]
+
+
+def test_stuck_rollout_of_right_pods_restarts_afresh():
+    # A restart whose new pods were refused (a rolled-back batch): the old pods are as expected, the
+    # Deployment still rolls towards pods it cannot create.
+    plan = Cluster(reviews={"updated": 0, "current": 3, "conditions": REPLICA_FAILURE}).plan(images={REV: PROXY_IMAGE})
+    reviews = by_name(plan["actions"])["reviews"]
+    assert reviews["method"] == "rollout" and reviews["forced"] is True
+    assert reviews["reasons"] == {"rollout stuck": 1} and reviews["pods"] == []
+    assert [a["name"] for a in plan["actions"]] == ["reviews"]
+
+
+def test_stuck_rollout_with_pods_to_restart_is_not_merely_waited_for():
+    plan = Cluster(sidecar=None, reviews={"updated": 1, "current": 4, "conditions": REPLICA_FAILURE}).plan()
+    reviews = by_name(plan["actions"])["reviews"]
+    assert reviews["method"] == "rollout" and reviews["forced"] is True
+    assert reviews["reasons"] == {"no sidecar": 3}
+
+
+def test_rollout_past_its_deadline_restarts_afresh():
+    deadline = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                 "message": 'ReplicaSet "reviews-7f9d" has timed out progressing.'}]
+    plan = Cluster(reviews={"updated": 1, "current": 3, "conditions": deadline}).plan(images={REV: PROXY_IMAGE})
+    assert by_name(plan["actions"])["reviews"]["reasons"] == {"rollout stuck": 1}
+
+
+def test_rollout_under_way_of_right_pods_is_waited_for():
+    plan = Cluster(reviews={"updated": 1, "current": 4}).plan(images={REV: PROXY_IMAGE})
+    reviews = by_name(plan["actions"])["reviews"]
+    assert reviews["method"] == "wait" and reviews["forced"] is False
+    assert reviews["reasons"] == {"rollout under way": 1}
+
+
+def test_unfinished_rollouts_left_alone_when_paused_skipped_or_restart_none():
+    stuck = {"updated": 0, "current": 3, "conditions": REPLICA_FAILURE}
+    assert Cluster(reviews=dict(stuck, paused=True)).plan(images={REV: PROXY_IMAGE})["actions"] == []
+    assert Cluster(reviews=stuck).plan(images={REV: PROXY_IMAGE}, restart="none") == {
+        "actions": [], "skipped": [], "bare": []}
+    c = Cluster()
+    c.add(deployment("reviews", replicas=3, **stuck), "Deployment", skip=True)
+    assert c.plan(images={REV: PROXY_IMAGE})["actions"] == []
+
+
+def test_finished_rollout_with_a_stale_replica_failure_plans_nothing():
+    # Rolled out (every replica updated and available): a leftover condition is no reason to restart.
+    plan = Cluster(reviews={"conditions": REPLICA_FAILURE}).plan(images={REV: PROXY_IMAGE})
+    assert plan["actions"] == []
