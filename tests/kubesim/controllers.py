@@ -79,6 +79,14 @@ def _condition(type_: str, status: str, reason: str, message: str, now: str, pre
             else old.get("lastUpdateTime", now), "lastTransitionTime": since, "reason": reason, "message": message}
 
 
+def _set_condition(previous: list, condition: dict) -> dict:
+    """SetCondition / SetDeploymentCondition (replicaset/replica_set_utils.go, deployment/util/deployment_util.go):
+    a condition of the same type, status and reason is kept as it was, message and times included."""
+    old = next((c for c in previous or [] if c.get("type") == condition["type"]), None)
+    same = old is not None and (old.get("status"), old.get("reason")) == (condition["status"], condition["reason"])
+    return dict(old if same else condition)
+
+
 @dataclass
 class PodRuntime:
     """What the kubelet knows about a pod that the API object does not say."""
@@ -245,15 +253,9 @@ class Controllers:
             self.c.later(min_ready, "replicaset", ns, name)
         failure = self._failed_create.get(uid)
         if failure:
-            previous = next((c for c in (rs.get("status") or {}).get("conditions") or []
-                             if c.get("type") == "ReplicaFailure"), None)
-            # SetCondition (replicaset/replica_set_utils.go) keeps a condition whose status and reason are
-            # unchanged, message and times included: retries do not rewrite the status (nor wake the RS again).
-            if previous and (previous.get("status"), previous.get("reason")) == ("True", "FailedCreate"):
-                status["conditions"] = [previous]
-            else:
-                status["conditions"] = [_condition("ReplicaFailure", "True", "FailedCreate", failure,
-                                                   self.c.clock.iso(), None)]
+            # Retries do not rewrite the status (nor wake the ReplicaSet again).
+            status["conditions"] = [_set_condition((rs.get("status") or {}).get("conditions"), _condition(
+                "ReplicaFailure", "True", "FailedCreate", failure, self.c.clock.iso(), None))]
         self._write_status(REPLICASET, rs, {k: v for k, v in status.items() if v or k == "replicas"})
 
     # -- Deployment --------------------------------------------------------------------------
@@ -434,11 +436,7 @@ class Controllers:
         failure = next((c for rs in all_rs for c in (rs.get("status") or {}).get("conditions") or []
                         if c["type"] == "ReplicaFailure"), None)
         if failure:
-            # SetDeploymentCondition (deployment/util/deployment_util.go): same status and reason, kept as it was.
-            same = (failure.get("status"), failure.get("reason"))
-            kept = next((c for c in prev if c["type"] == "ReplicaFailure"
-                         and (c.get("status"), c.get("reason")) == same), None)
-            conditions.append({**(kept or failure)})
+            conditions.append(_set_condition(prev, failure))
         status["conditions"] = conditions
         self._write_status(DEPLOYMENT, d, status)
 
