@@ -117,7 +117,7 @@ def _add_unfinished_rollouts(needs, held_back, ns_infos, workloads):
             continue
         if stuck_rollout(w):
             needs[key] = {"pods": [], "uids": [], "reasons": {ROLLOUT_STUCK: 1}}
-        elif w["kind"] in RESTARTABLE and not w["paused"] and not rollout_status(w)[0]:
+        elif not w["paused"] and not rollout_status(w)[0]:  # workloads holds restartable kinds only
             needs[key] = {"pods": [], "uids": [], "reasons": {ROLLOUT_UNDER_WAY: 1}}
 
 
