@@ -550,20 +550,27 @@ def processes_under(run_dir: Path) -> dict[int, str]:
     return out
 
 
-def reap(run_dir: Path, grace: float = 10.0) -> list[str]:
-    """Terminate (then kill) whatever still runs from run_dir; return what had to be."""
-    found = processes_under(run_dir)
-    for pid in found:
-        with _suppress():
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in found):
-        time.sleep(0.2)
-    for pid in found:
-        if _alive(pid):
+def reap(run_dir: Path, grace: float = 10.0, rounds: int = 5) -> list[str]:
+    """Terminate (then kill) whatever still runs from run_dir; return what had to be. Scanned again after
+    each round: a kwokctl that was still starting components when its launcher died may start one more
+    after the first scan."""
+    stopped = {}
+    for _ in range(rounds):
+        found = {pid: cmd for pid, cmd in processes_under(run_dir).items() if _alive(pid)}
+        if not found:
+            break
+        stopped.update(found)
+        for pid in found:
             with _suppress():
-                os.kill(pid, signal.SIGKILL)
-    return [cmd.split(" ", 1)[0].rsplit("/", 1)[-1] for cmd in found.values()]
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(p) for p in found):
+            time.sleep(0.2)
+        for pid in found:
+            if _alive(pid):
+                with _suppress():
+                    os.kill(pid, signal.SIGKILL)
+    return [cmd.split(" ", 1)[0].rsplit("/", 1)[-1] for cmd in stopped.values()]
 
 
 def reap_orphans() -> None:
