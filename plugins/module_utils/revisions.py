@@ -22,9 +22,10 @@ from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmE
 from ansible_collections.servicemesh.asm.plugins.module_utils.pods import proxy_revision
 from ansible_collections.servicemesh.asm.plugins.module_utils.proxyimage import proxy_image
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
-    INJECTION_LABEL, REV_LABEL, injector_webhooks, is_injector_configuration)
+    INJECTION_LABEL, REV_LABEL, TAG_LABEL, injector_webhooks, is_injector_configuration)
 
 PREFER_CHOICES = ("newest", "default")
+NOT_FINISHED = "status.phase!=Succeeded,status.phase!=Failed"
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-asm\.(\d+))?")
 
 
@@ -286,13 +287,70 @@ def choose_revision(revisions, tags, requested=None, prefer=None, allow_unready=
 
 def count_proxies(client):
     """Running pods per revision whose proxy it injected, across the cluster (like the proxies istioctl's
-    uninstall checks for): a revision without namespaces can still serve the pods not restarted yet."""
+    uninstall checks for): a revision without namespaces can still serve the pods not restarted yet.
+    Only the pods' metadata is listed, and only pods that have not finished (no proxy runs in those)."""
     counts = {}
-    for revision in client.list(api_path("v1", "pods"), transform=proxy_revision,
-                                action="list pods (cluster scope)"):
+    for revision in client.list(api_path("v1", "pods"), field_selector=NOT_FINISHED, metadata_only=True,
+                                transform=proxy_revision, action="list pods (cluster scope)"):
         if revision:
             counts[revision] = counts.get(revision, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _tag_service(service):
+    labels = service["metadata"].get("labels") or {}
+    return {"name": service["metadata"]["name"], "tag": labels.get(TAG_LABEL), "revision": labels.get(REV_LABEL)}
+
+
+def fetch_tag_services(client, istio_namespace):
+    """(tag Services, warnings): the Services labelled istio.io/rev and istio.io/tag in the control plane's
+    namespace, which `istioctl tag list` lists beside the webhooks (tag.go uniqTagsFromServices)."""
+    try:
+        services = client.list(api_path("v1", "services", istio_namespace), label_selector=REV_LABEL,
+                               transform=_tag_service, action="list services in namespace %s" % istio_namespace)
+    except KubeError as exc:
+        if exc.status != 403:
+            raise
+        return [], ["Not allowed to list services in namespace %s: revision tags that exist only as a Service are "
+                    "not listed. Grant list on services there to see them." % istio_namespace]
+    return [s for s in services if s["tag"]], []
+
+
+def tag_rows(webhooks, services, namespaces):
+    """The rows of `istioctl tag list` (tag.go listTags): one per (tag, revision) of the tag webhooks and tag
+    Services, sorted by revision then tag, with the namespaces labelled istio.io/rev=<tag> and what backs it."""
+    backing = [("webhook", h["tag"], h["revision"], h["configuration"]) for h in webhooks if h["tag"]]
+    backing += [("service", s["tag"], s["revision"], s["name"]) for s in services]
+    rows = {}
+    for source, tag, revision, name in backing:
+        row = rows.setdefault((revision, tag), {
+            "tag": tag, "revision": revision, "webhook": None, "service": None,
+            "namespaces": sorted(n["name"] for n in namespaces if n["labels"].get(REV_LABEL) == tag)})
+        row[source] = name
+    return [rows[key] for key in sorted(rows)]
+
+
+def tag_warnings(rows, istio_namespace):
+    """A tag only a Service backs injects nothing; a tag whose webhook and Service disagree injects by the webhook."""
+    warnings = []
+    for tag in sorted({r["tag"] for r in rows}):
+        hooks = [r for r in rows if r["tag"] == tag and r["webhook"]]
+        services = [r for r in rows if r["tag"] == tag and r["service"]]
+        used = "namespaces labelled istio.io/rev=%s: %s" % (tag, ", ".join(services[0]["namespaces"])) \
+            if services and services[0]["namespaces"] else "no namespace is labelled istio.io/rev=%s" % tag
+        if not hooks:
+            warnings.append(
+                "Revision tag %s exists only as Service %s/%s (-> %s), with no injector webhook: istioctl tag list "
+                "shows it, but no sidecar is injected through it (%s). Set the tag again (asm_revision_tag "
+                "state=present) or remove the Service." % (tag, istio_namespace, services[0]["service"],
+                                                            services[0]["revision"], used))
+        elif services and {r["revision"] for r in hooks} != {r["revision"] for r in services}:
+            warnings.append(
+                "Revision tag %s points at %s by its webhook %s but at %s by its Service %s/%s: injection follows the "
+                "webhook. Set the tag again (asm_revision_tag state=present) to make them agree." % (
+                    tag, hooks[0]["revision"], hooks[0]["webhook"], services[0]["revision"], istio_namespace,
+                    services[0]["service"]))
+    return warnings
 
 
 def run(client, params, check_mode=False, want_diff=False):
@@ -301,7 +359,11 @@ def run(client, params, check_mode=False, want_diff=False):
     inventory = fetch_inventory(client, istio_namespace)
     now = time.time()
     revisions, tags, default = build_revisions(inventory, now)
+    services, service_warnings = fetch_tag_services(client, istio_namespace)
+    revision_tags = tag_rows(injector_webhooks(inventory["mwcs"]), services, inventory["namespaces"])
+    inventory["warnings"] += service_warnings + tag_warnings(revision_tags, istio_namespace)
     result = {"changed": False, "istio_namespace": istio_namespace, "revisions": revisions, "tags": tags,
+              "revision_tags": revision_tags,
               "default_revision": default, "revision": None, "revision_reason": None,
               "istiod_pods": [dict((k, v) for k, v in pod_row(p, now).items() if k not in ("is_ready", "image"))
                               for p in sorted(inventory["pods"], key=lambda p: p["metadata"]["name"])]}

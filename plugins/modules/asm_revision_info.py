@@ -19,6 +19,10 @@ description:
   - Reports per revision its istiod pods ready/total, its version (from the istiod image tag, never from the
     revision name), the proxy image its injector injects now, its tags, whether it is the default and which
     namespaces are labelled for it, like C(istioctl tag list).
+  - Lists the revision tags as C(istioctl tag list) does, from the tag webhooks and the tag Services (Istio 1.28
+    and later write both) in O(istio_namespace), and warns about a tag only a Service backs (it injects
+    nothing) or whose webhook and Service point at different revisions (injection follows the webhook).
+    Without C(list) on services there, tags are read from the webhooks alone, with a warning.
   - Chooses the revision to use, in O(revision), and fails with the list of candidates when the choice is
     ambiguous.
   - Read-only; never reports a change.
@@ -224,10 +228,39 @@ proxies:
   type: dict
   sample: {asm-173-3: 12, asm-1162-2: 40}
 tags:
-  description: Revision tag to revision, like C(istioctl tag list).
+  description:
+    - Revision tag to revision, for the tags that inject (those with an injector webhook). The same as
+      C(istioctl tag list) unless a tag exists only as a Service, see RV(revision_tags).
+    - O(revision) and the namespaces' C(istio.io/rev) labels are resolved through it.
   returned: always
   type: dict
   sample: {default: asm-173-3}
+revision_tags:
+  description: The rows of C(istioctl tag list), one per tag and revision, sorted by revision then tag.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    tag:
+      description: The tag.
+      type: str
+      sample: prod-stable
+    revision:
+      description: The revision it points at.
+      type: str
+      sample: asm-1162-2
+    namespaces:
+      description: Namespaces labelled C(istio.io/rev=<tag>).
+      type: list
+      elements: str
+    webhook:
+      description: Its injector MutatingWebhookConfiguration, or null when it has none (then it injects nothing).
+      type: str
+      sample: istio-revision-tag-prod-stable
+    service:
+      description: Its Service in O(istio_namespace), or null (Istio before 1.28 writes none).
+      type: str
+      sample: istiod-revision-tag-prod-stable
 default_revision:
   description: The default revision, if there is one.
   returned: always

@@ -12,7 +12,7 @@ import yaml
 
 from ansible_helpers import BIN, ROOT, ansible_env
 
-GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "events": "", "replicasets": "apps", "deployments": "apps",
+GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "services": "", "events": "", "replicasets": "apps", "deployments": "apps",
           "statefulsets": "apps", "daemonsets": "apps", "mutatingwebhookconfigurations": "admissionregistration.k8s.io",
           "controlplanerevisions": "mesh.cloud.google.com", "proxyconfigs": "networking.istio.io"}
 
@@ -145,6 +145,7 @@ def without(rules, permission):
 # Permissions whose absence only costs a diagnosis: the run still succeeds, saying so where it matters.
 OPTIONAL = {("", "events", "list"): "",  # FailedCreate events only shorten a stall's wait
             ("", "namespaces", "get"): "",  # named namespaces are then found in one list
+            ("", "services", "list"): "Not allowed to list services in namespace istio-system",  # tag Services
             ("mesh.cloud.google.com", "controlplanerevisions", "list"):
                 "Not allowed to list controlplanerevisions (mesh.cloud.google.com) in namespace istio-system",
             # ProxyConfigs unreadable: proxy images are not judged stale (nothing restarted for them).

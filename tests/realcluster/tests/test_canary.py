@@ -78,3 +78,30 @@ def test_revision_info_agrees_with_istioctl_tag_list(canary):
     assert result["tags"] == tag_list(canary)
     assert {r["name"]: sorted(r["tags"]) for r in result["revisions"]} == {"asm-173-3": ["default"],
                                                                            "asm-1162-2": ["prod"]}
+    rows = json.loads(istioctl(canary, "tag", "list", "-o", "json"))
+    assert [(r["tag"], r["revision"], r["namespaces"]) for r in result["revision_tags"]] == [
+        (r["tag"], r["revision"], r["namespaces"]) for r in rows if r["tag"]]
+    # This Istio writes a tag Service beside the webhook (since 1.28): each row names both.
+    assert {r["tag"]: (r["webhook"], r["service"]) for r in result["revision_tags"]}["prod"] == (
+        "istio-revision-tag-prod", "istiod-revision-tag-prod")
+
+
+def test_a_tag_left_only_as_a_service_is_listed_like_istioctl_and_warned_about(canary):
+    """With its webhook deleted by hand, `istioctl tag list` still lists the tag from its Service, but nothing
+    injects through it: asm_revision_info lists it too, does not resolve namespaces or revision= through it, and
+    says so."""
+    if "prod" not in tag_list(canary):
+        istioctl(canary, "tag", "set", "prod", "--revision", "asm-1162-2", "--skip-confirmation")
+    canary.kubectl("delete", "mutatingwebhookconfiguration", "istio-revision-tag-prod")
+    assert tag_list(canary) == {"default": "asm-173-3", "prod": "asm-1162-2"}
+    result = revision_info(canary)
+    assert {r["tag"]: (r["revision"], r["webhook"]) for r in result["revision_tags"]} == {
+        "default": ("asm-173-3", "istio-revision-tag-default"), "prod": ("asm-1162-2", None)}
+    assert result["tags"] == {"default": "asm-173-3"}
+    rc, status, _result, stdout = run_adhoc("servicemesh.asm.asm_revision_info",
+                                            f"kubeconfig={canary.kubeconfig} revision=prod")
+    assert (rc, status) != (0, "SUCCESS")
+    out = " ".join(stdout.replace("\\n", " ").split())
+    assert "Revision 'prod' is not known to the cluster" in out, out
+    assert ("Revision tag prod exists only as Service istio-system/istiod-revision-tag-prod (-> asm-1162-2), with no "
+            "injector webhook") in out, out

@@ -310,9 +310,11 @@ class FakePool(object):
         self.script = list(script)
         self.urls = []
         self.timeouts = []
+        self.accepts = []
 
     def request(self, method, url, body=None, headers=None, preload_content=True, timeout=None):
         self.urls.append((method, url))
+        self.accepts.append(headers.get("Accept"))
         self.timeouts.append(timeout)
         answer = self.script.pop(0)
         if isinstance(answer, Exception):
@@ -406,6 +408,16 @@ def test_list_follows_continue_tokens_and_restarts_on_410():
     assert urls[0] == HOST + "/api/v1/pods?labelSelector=app%3Dx&limit=2"
     assert urls[1] == HOST + "/api/v1/pods?labelSelector=app%3Dx&limit=2&continue=t1"
     assert urls[3].endswith("&continue=t1")
+    assert client.pool.accepts == ["application/json"] * 4
+
+
+def test_a_metadata_only_list_asks_for_partial_object_metadata_and_accepts_a_full_list():
+    client, _sleeps = make_client([FakeResponse(200, {"metadata": {}, "items": [{"metadata": {"name": "a"}}]})])
+    items = client.list("/api/v1/pods", field_selector="status.phase!=Failed", metadata_only=True)
+    assert items == [{"metadata": {"name": "a"}}]
+    assert client.pool.accepts == [
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"]
+    assert client.pool.urls[0][1] == HOST + "/api/v1/pods?fieldSelector=status.phase%21%3DFailed&limit=500"
 
 
 # -- the call's deadline (review finding 12) --------------------------------------------------------------------

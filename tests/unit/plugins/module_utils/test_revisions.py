@@ -14,8 +14,9 @@ import pytest
 from ansible_collections.servicemesh.asm.plugins.module_utils import revisions
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
-    RevisionError, build_revisions, choose_revision, human_age, image_version, injector_values, pod_row,
-    version_key)
+    RevisionError, build_revisions, choose_revision, human_age, image_version, injector_values, pod_row, tag_rows,
+    tag_warnings, version_key)
+from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import injector_webhooks
 
 from ansible_collections.servicemesh.asm.tests.unit.plugins.module_utils.istio_objects import (
     cpr, injector_configmap, injector_mwc, inventory, istiod_pod, namespace,
@@ -381,9 +382,10 @@ def test_choose_nothing_installed_and_nothing_ready():
 class FakeClient(object):
     """client.list() served from an inventory; CPRs answer 404 like a cluster without managed ASM."""
 
-    def __init__(self, inv, cpr_status=404):
+    def __init__(self, inv, cpr_status=404, services=(), services_status=None):
         self.inv = inv
         self.cpr_status = cpr_status
+        self.services, self.services_status = list(services), services_status
         self.calls = []
 
     def list(self, path, label_selector=None, field_selector=None, limit=500, transform=None, action=None):
@@ -398,6 +400,10 @@ class FakeClient(object):
             items = self.inv["mwcs"]
         elif path.endswith("/configmaps"):
             items = self.inv["configmaps"] + [{"metadata": {"name": "istio-ca-root-cert"}, "data": {}}]
+        elif path.endswith("/services"):
+            if self.services_status:
+                raise KubeError("forbidden", self.services_status)
+            items = self.services
         else:
             items = [{"metadata": {"name": ns["name"], "labels": ns["labels"]}} for ns in self.inv["namespaces"]]
         return [transform(item) if transform else item for item in items]
@@ -450,3 +456,78 @@ def test_run_propagates_errors_other_than_a_missing_cpr_crd_or_permission():
     result = revisions.run(FakeClient(managed_inventory(), cpr_status=None), params())
     assert result["revision"] == "asm-managed-rapid"
     assert result["revisions"][0]["channel"] == "RAPID"
+
+
+# -- revision tags as istioctl tag list shows them (webhooks and tag Services) ---------------------------
+
+
+def service(name, revision, tag=None):
+    labels = {"istio.io/rev": revision}
+    if tag:
+        labels["istio.io/tag"] = tag
+    return {"metadata": {"name": name, "namespace": "istio-system", "labels": labels}}
+
+
+def tag_services(*services):
+    return [revisions._tag_service(s) for s in services if (s["metadata"]["labels"].get("istio.io/tag"))]
+
+
+def test_tag_rows_union_webhooks_and_services_like_istioctl_tag_list():
+    inv = canary_inventory()
+    inv["mwcs"].append(injector_mwc(OLD, tag="prod"))
+    inv["namespaces"] += [namespace("orders", {"istio.io/rev": "prod"}), namespace("web", {"istio.io/rev": "ambient"})]
+    services = tag_services(service("istiod-asm-173-3", OLD),  # a revision's own Service: no tag row
+                            service("istiod-revision-tag-default", OLD, "default"),
+                            service("istiod-revision-tag-ambient", NEW, "ambient"),  # a Service alone
+                            service("istiod-revision-tag-prod", NEW, "prod"))  # the webhook says OLD
+    rows = tag_rows(injector_webhooks(inv["mwcs"]), services, inv["namespaces"])
+    assert [(r["revision"], r["tag"], r["webhook"], r["service"], r["namespaces"]) for r in rows] == [
+        (NEW, "ambient", None, "istiod-revision-tag-ambient", ["web"]),
+        (NEW, "prod", None, "istiod-revision-tag-prod", ["orders"]),
+        (OLD, "default", "istio-revision-tag-default", "istiod-revision-tag-default", ["tagged"]),
+        (OLD, "prod", "istio-revision-tag-prod", None, ["orders"])]
+    assert tag_warnings(rows, "istio-system") == [
+        "Revision tag ambient exists only as Service istio-system/istiod-revision-tag-ambient (-> asm-1162-2), with "
+        "no injector webhook: istioctl tag list shows it, but no sidecar is injected through it (namespaces labelled "
+        "istio.io/rev=ambient: web). Set the tag again (asm_revision_tag state=present) or remove the Service.",
+        "Revision tag prod points at asm-173-3 by its webhook istio-revision-tag-prod but at asm-1162-2 by its "
+        "Service istio-system/istiod-revision-tag-prod: injection follows the webhook. Set the tag again "
+        "(asm_revision_tag state=present) to make them agree."]
+
+
+def test_tag_rows_webhooks_only_before_istio_1_28_warn_nothing():
+    inv = canary_inventory()
+    rows = tag_rows(injector_webhooks(inv["mwcs"]), [], inv["namespaces"])
+    assert [(r["tag"], r["revision"], r["webhook"], r["service"]) for r in rows] == [
+        ("default", OLD, "istio-revision-tag-default", None)]
+    assert tag_warnings(rows, "istio-system") == []
+    assert tag_warnings(tag_rows([], tag_services(service("s", NEW, "lone")), []), "mesh")[0].startswith(
+        "Revision tag lone exists only as Service mesh/s (-> asm-1162-2), with no injector webhook: istioctl tag list "
+        "shows it, but no sidecar is injected through it (no namespace is labelled istio.io/rev=lone).")
+
+
+def test_run_lists_service_only_tags_without_resolving_through_them():
+    inv = canary_inventory()
+    inv["namespaces"].append(namespace("web", {"istio.io/rev": "ambient"}))
+    client = FakeClient(inv, services=[service("istiod-revision-tag-ambient", NEW, "ambient")])
+    result = revisions.run(client, params(prefer="default"))
+    assert ("/api/v1/namespaces/istio-system/services", "istio.io/rev") in client.calls
+    assert [(r["tag"], r["revision"], r["webhook"]) for r in result["revision_tags"]] == [
+        ("ambient", NEW, None), ("default", OLD, "istio-revision-tag-default")]
+    assert result["tags"] == {"default": OLD}  # what injects: a namespace labelled ambient gets no sidecar
+    assert "web" not in by_name(result["revisions"])[NEW]["namespaces"]
+    assert result["warnings"][0].startswith("Revision tag ambient exists only as Service")
+    with pytest.raises(RevisionError) as err:
+        revisions.run(client, params(revision="ambient"))
+    assert "is not known to the cluster" in str(err.value)
+
+
+def test_run_without_permission_on_services_lists_webhook_tags_and_says_so():
+    result = revisions.run(FakeClient(canary_inventory(), services_status=403), params(prefer="default"))
+    assert result["revision"] == OLD
+    assert [r["tag"] for r in result["revision_tags"]] == ["default"]
+    assert result["warnings"] == [
+        "Not allowed to list services in namespace istio-system: revision tags that exist only as a Service are not "
+        "listed. Grant list on services there to see them."]
+    with pytest.raises(KubeError):
+        revisions.run(FakeClient(canary_inventory(), services_status=500), params(prefer="default"))
