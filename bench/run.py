@@ -68,6 +68,14 @@ def by_verb(sim, mark):
     return counts
 
 
+def pod_done(pod, revision=REVISION):
+    """2/2 with the revision's sidecar and not terminating (the bench's criterion on both backends)."""
+    status = (pod["metadata"].get("annotations") or {}).get("sidecar.istio.io/status", "")
+    containers = (pod.get("status") or {}).get("containerStatuses") or []
+    return (not pod["metadata"].get("deletionTimestamp") and revision in status and len(containers) == 2
+            and all(c.get("ready") for c in containers))
+
+
 def verified(sim, namespaces):
     """Every pod of the app namespaces is ready with all containers and asm-173-3's sidecar."""
     from kubernetes import client
@@ -80,11 +88,7 @@ def verified(sim, namespaces):
             if not pod["metadata"]["namespace"].startswith("app-"):
                 continue
             total += 1
-            status = pod["metadata"].get("annotations", {}).get("sidecar.istio.io/status", "")
-            statuses = pod.get("status", {}).get("containerStatuses", [])
-            if (pod["metadata"].get("deletionTimestamp") or REVISION not in status or len(statuses) != 2
-                    or not all(s.get("ready") for s in statuses)):
-                bad += 1
+            bad += not pod_done(pod)
         token = page["metadata"].get("continue")
         if not token:
             break
