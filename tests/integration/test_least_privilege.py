@@ -12,8 +12,9 @@ import yaml
 
 from ansible_helpers import BIN, ROOT, ansible_env
 
-GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "services": "", "events": "", "replicasets": "apps", "deployments": "apps",
-          "statefulsets": "apps", "daemonsets": "apps", "mutatingwebhookconfigurations": "admissionregistration.k8s.io",
+GROUPS = {"namespaces": "", "pods": "", "configmaps": "", "services": "", "events": "", "replicasets": "apps",
+          "deployments": "apps", "statefulsets": "apps", "daemonsets": "apps",
+          "mutatingwebhookconfigurations": "admissionregistration.k8s.io",
           "controlplanerevisions": "mesh.cloud.google.com", "proxyconfigs": "networking.istio.io"}
 
 pytestmark = pytest.mark.kubesim_only(reason="scenario files with token users and their rules; the real cluster's RBAC "
