@@ -336,14 +336,15 @@ def tag_warnings(rows, istio_namespace):
     for tag in sorted({r["tag"] for r in rows}):
         hooks = [r for r in rows if r["tag"] == tag and r["webhook"]]
         services = [r for r in rows if r["tag"] == tag and r["service"]]
-        used = "namespaces labelled istio.io/rev=%s: %s" % (tag, ", ".join(services[0]["namespaces"])) \
-            if services and services[0]["namespaces"] else "no namespace is labelled istio.io/rev=%s" % tag
         if not hooks:
+            service = services[0]
+            used = ("namespaces labelled istio.io/rev=%s: %s" % (tag, ", ".join(service["namespaces"]))
+                    if service["namespaces"] else "no namespace is labelled istio.io/rev=%s" % tag)
             warnings.append(
                 "Revision tag %s exists only as Service %s/%s (-> %s), with no injector webhook: istioctl tag list "
                 "shows it, but no sidecar is injected through it (%s). Set the tag again (asm_revision_tag "
-                "state=present) or remove the Service." % (tag, istio_namespace, services[0]["service"],
-                                                            services[0]["revision"], used))
+                "state=present) or remove the Service."
+                % (tag, istio_namespace, service["service"], service["revision"], used))
         elif services and {r["revision"] for r in hooks} != {r["revision"] for r in services}:
             warnings.append(
                 "Revision tag %s points at %s by its webhook %s but at %s by its Service %s/%s: injection follows the "
