@@ -34,8 +34,8 @@ except ImportError as exc:  # the modules report it with missing_required_lib
 
 USER_AGENT = "servicemesh.asm/1.0.0"  # galaxy.yml's version (a unit test keeps them equal)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-# The API server's metadata-only list (what kubectl get -o name and client-go's metadata informers ask for),
-# falling back to a full list where a server cannot convert.
+# The API server's metadata-only list, asked for as client-go's metadata client does (k8s.io/client-go/metadata),
+# with a full list as the fallback for a server that cannot convert.
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 MAX_ATTEMPTS = 8  # 5xx/429 at a 20% rate fail 8 times in a row once in 390,000 requests
 # A connection that cannot be established (refused, unknown host, connect timeout) most often means a
