@@ -247,13 +247,16 @@ def combine(samples):
         ordered = sorted(values, key=lambda v: float("inf") if v is None else v)
         middle = ordered[(len(ordered) - 1) // 2:len(ordered) // 2 + 1]
         return None if None in middle else round(sum(middle) / len(middle), 2)
+    first = samples[0]
     cell = {"verdict": median([s["verdict"] for s in samples]), "converged": median([s["converged"] for s in samples]),
             "ok": all(s["ok"] for s in samples), "runs": samples}
-    for key in ("writes", "issued", "rss_mb", "rerun"):
-        if key in samples[0]:
-            cell[key] = samples[0][key] if key == "writes" else (
-                min((s[key] for s in samples), key=lambda r: r["wall"]) if key == "rerun" else
-                median([s[key] for s in samples]))
+    for key in ("issued", "rss_mb"):
+        if key in first:
+            cell[key] = median([s[key] for s in samples])
+    if "writes" in first:  # the same objects are written in every run
+        cell["writes"] = first["writes"]
+    if "rerun" in first:
+        cell["rerun"] = min((s["rerun"] for s in samples), key=lambda r: r["wall"])
     return cell
 
 

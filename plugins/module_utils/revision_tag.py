@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ansible_collections.servicemesh.asm.plugins.module_utils.client import KubeError, api_path
 from ansible_collections.servicemesh.asm.plugins.module_utils.errors import AsmError
 from ansible_collections.servicemesh.asm.plugins.module_utils.revisions import (
-    build_revisions, fetch_inventory, version_key)
+    build_revisions, fetch_inventory, list_revision_services, version_key)
 from ansible_collections.servicemesh.asm.plugins.module_utils.webhooks import (
     INJECT_LABEL, INJECTION_LABEL, INJECTOR_SUFFIX, REV_LABEL, TAG_LABEL)
 
@@ -431,8 +431,7 @@ def run(client, params, check_mode=False, want_diff=False):
         raise TagError(problem + ".")
     inventory = fetch_inventory(client, istio_namespace)
     revisions, tags, _default = build_revisions(inventory)
-    services = client.list(api_path("v1", "services", istio_namespace), label_selector=REV_LABEL,
-                           action="list services in namespace %s" % istio_namespace)
+    services = list_revision_services(client, istio_namespace)
     mwcs = inventory["mwcs"]
     current = next((m for m in tag_objects(mwcs, tag) if m["metadata"]["name"] == webhook_name(tag, istio_namespace)),
                    None)

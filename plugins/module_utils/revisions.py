@@ -297,35 +297,29 @@ def count_proxies(client):
     return dict(sorted(counts.items()))
 
 
-def _tag_service(service):
-    labels = service["metadata"].get("labels") or {}
-    return {"name": service["metadata"]["name"], "tag": labels.get(TAG_LABEL), "revision": labels.get(REV_LABEL)}
-
-
-def fetch_tag_services(client, istio_namespace):
-    """(tag Services, warnings): the Services labelled istio.io/rev and istio.io/tag in the control plane's
-    namespace, which `istioctl tag list` lists beside the webhooks (tag.go uniqTagsFromServices)."""
-    try:
-        services = client.list(api_path("v1", "services", istio_namespace), label_selector=REV_LABEL,
-                               transform=_tag_service, action="list services in namespace %s" % istio_namespace)
-    except KubeError as exc:
-        if exc.status != 403:
-            raise
-        return [], ["Not allowed to list services in namespace %s: revision tags that exist only as a Service are "
-                    "not listed. Grant list on services there to see them." % istio_namespace]
-    return [s for s in services if s["tag"]], []
+def list_revision_services(client, istio_namespace):
+    """The Services labelled istio.io/rev in the control plane's namespace (tag.go GetRevisionServices): the
+    revisions' own istiod Services and, since Istio 1.28, one Service per revision tag."""
+    return client.list(api_path("v1", "services", istio_namespace), label_selector=REV_LABEL,
+                       action="list services in namespace %s" % istio_namespace)
 
 
 def tag_rows(webhooks, services, namespaces):
-    """The rows of `istioctl tag list` (tag.go listTags): one per (tag, revision) of the tag webhooks and tag
-    Services, sorted by revision then tag, with the namespaces labelled istio.io/rev=<tag> and what backs it."""
+    """The rows of `istioctl tag list` (tag.go listTags, uniqTagsFromServices): one per (tag, revision) of the
+    tag webhooks and tag Services, sorted by revision then tag, with the namespaces labelled istio.io/rev=<tag>
+    (util.go GetNamespacesWithTag) and what backs the row."""
     backing = [("webhook", h["tag"], h["revision"], h["configuration"]) for h in webhooks if h["tag"]]
-    backing += [("service", s["tag"], s["revision"], s["name"]) for s in services]
+    for service in services:
+        labels = service["metadata"].get("labels") or {}
+        if labels.get(TAG_LABEL):
+            backing.append(("service", labels[TAG_LABEL], labels.get(REV_LABEL), service["metadata"]["name"]))
+    by_label = {}
+    for ns in namespaces:
+        by_label.setdefault(ns["labels"].get(REV_LABEL), []).append(ns["name"])
     rows = {}
     for source, tag, revision, name in backing:
-        row = rows.setdefault((revision, tag), {
-            "tag": tag, "revision": revision, "webhook": None, "service": None,
-            "namespaces": sorted(n["name"] for n in namespaces if n["labels"].get(REV_LABEL) == tag)})
+        row = rows.setdefault((revision, tag), {"tag": tag, "revision": revision, "webhook": None, "service": None,
+                                                "namespaces": sorted(by_label.get(tag, []))})
         row[source] = name
     return [rows[key] for key in sorted(rows)]
 
@@ -360,9 +354,17 @@ def run(client, params, check_mode=False, want_diff=False):
     inventory = fetch_inventory(client, istio_namespace)
     now = time.time()
     revisions, tags, default = build_revisions(inventory, now)
-    services, service_warnings = fetch_tag_services(client, istio_namespace)
+    try:
+        services = list_revision_services(client, istio_namespace)
+    except KubeError as exc:
+        if exc.status != 403:
+            raise
+        services = []
+        inventory["warnings"].append("Not allowed to list services in namespace %s: revision tags that exist only "
+                                     "as a Service are not listed. Grant list on services there to see them."
+                                     % istio_namespace)
     revision_tags = tag_rows(injector_webhooks(inventory["mwcs"]), services, inventory["namespaces"])
-    inventory["warnings"] += service_warnings + tag_warnings(revision_tags, istio_namespace)
+    inventory["warnings"] += tag_warnings(revision_tags, istio_namespace)
     result = {"changed": False, "istio_namespace": istio_namespace, "revisions": revisions, "tags": tags,
               "revision_tags": revision_tags,
               "default_revision": default, "revision": None, "revision_reason": None,

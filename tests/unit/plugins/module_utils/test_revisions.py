@@ -468,18 +468,14 @@ def service(name, revision, tag=None):
     return {"metadata": {"name": name, "namespace": "istio-system", "labels": labels}}
 
 
-def tag_services(*services):
-    return [revisions._tag_service(s) for s in services if (s["metadata"]["labels"].get("istio.io/tag"))]
-
-
 def test_tag_rows_union_webhooks_and_services_like_istioctl_tag_list():
     inv = canary_inventory()
     inv["mwcs"].append(injector_mwc(OLD, tag="prod"))
     inv["namespaces"] += [namespace("orders", {"istio.io/rev": "prod"}), namespace("web", {"istio.io/rev": "ambient"})]
-    services = tag_services(service("istiod-asm-173-3", OLD),  # a revision's own Service: no tag row
-                            service("istiod-revision-tag-default", OLD, "default"),
-                            service("istiod-revision-tag-ambient", NEW, "ambient"),  # a Service alone
-                            service("istiod-revision-tag-prod", NEW, "prod"))  # the webhook says OLD
+    services = [service("istiod-asm-173-3", OLD),  # a revision's own Service: no tag row
+                service("istiod-revision-tag-default", OLD, "default"),
+                service("istiod-revision-tag-ambient", NEW, "ambient"),  # a Service alone
+                service("istiod-revision-tag-prod", NEW, "prod")]  # the webhook says OLD
     rows = tag_rows(injector_webhooks(inv["mwcs"]), services, inv["namespaces"])
     assert [(r["revision"], r["tag"], r["webhook"], r["service"], r["namespaces"]) for r in rows] == [
         (NEW, "ambient", None, "istiod-revision-tag-ambient", ["web"]),
@@ -501,7 +497,7 @@ def test_tag_rows_webhooks_only_before_istio_1_28_warn_nothing():
     assert [(r["tag"], r["revision"], r["webhook"], r["service"]) for r in rows] == [
         ("default", OLD, "istio-revision-tag-default", None)]
     assert tag_warnings(rows, "istio-system") == []
-    assert tag_warnings(tag_rows([], tag_services(service("s", NEW, "lone")), []), "mesh")[0].startswith(
+    assert tag_warnings(tag_rows([], [service("s", NEW, "lone")], []), "mesh")[0].startswith(
         "Revision tag lone exists only as Service mesh/s (-> asm-1162-2), with no injector webhook: istioctl tag list "
         "shows it, but no sidecar is injected through it (no namespace is labelled istio.io/rev=lone).")
 
